@@ -1,0 +1,1 @@
+//! Shared helpers of the goro benchmarks (the scenarios live in `benches/benches/`).

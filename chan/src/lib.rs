@@ -1,0 +1,1 @@
+//! goro-chan: see DESIGN.md. Built in a later issue.

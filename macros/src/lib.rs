@@ -1,0 +1,1 @@
+//! goro-macros: the `#[goro::main]` attribute (built with the scheduler).

@@ -1,0 +1,1 @@
+//! goro-sync: see DESIGN.md. Built in a later issue.
