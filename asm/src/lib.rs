@@ -1,49 +1,66 @@
 //! Hand-written context switch for goro: save one execution context, resume another.
 //!
 //! # Design
-//! A *context* is a suspended thread of execution: a stack plus the callee-saved
-//! registers that the ABI promises to preserve across a call. Switching is an ordinary
-//! C call into an assembly routine (`goro_asm_switch`) that pushes those registers on
-//! the current stack, stores the stack pointer, loads another one and pops that
-//! context's registers. Because the call site is a normal `extern "C"` call, the
-//! compiler already spills every caller-saved register it needs, so the routine saves
-//! exactly the callee-saved state and nothing more (DESIGN.md §2):
+//! A *context* is a suspended thread of execution: a stack whose top holds a *frame*
+//! with the callee-saved registers that the ABI promises to preserve across a call.
+//! Three routines in the architecture's `.S` file move between contexts, each saving
+//! exactly the callee-saved state (DESIGN.md §2) and nothing more:
 //!
-//! | arch    | saved by the routine                                   |
-//! |---------|--------------------------------------------------------|
-//! | x86_64  | rbx rbp r12-r15, rsp, MXCSR, x87 control word           |
-//! | aarch64 | x19-x28, x29 (fp), x30 (lr), sp, d8-d15, FPCR           |
+//! | arch    | saved by every routine                                  |
+//! |---------|---------------------------------------------------------|
+//! | x86_64  | rbx rbp r12-r15, rsp, MXCSR control bits, x87 control word |
+//! | aarch64 | x19-x28, x29 (fp), x30 (lr), sp, d8-d15, FPCR            |
 //!
-//! A new context is created by writing an initial frame on a fresh stack
-//! (`goro_asm_init`); its first resumption "returns" into a trampoline that calls the
-//! entry function with the transfer value and a data pointer. The trampoline carries
-//! CFI marking the return address as undefined, so unwinders and debuggers stop at a
-//! context's root instead of walking into garbage. Entry functions never return and
-//! never unwind: the layers above run every body inside `catch_unwind` and leave a
-//! finished context by switching away for the last time.
+//! - [`resume`]`(parent, child)`: the current context becomes a *parent* waiting for
+//!   `child`; returns when the child suspends.
+//! - [`suspend`]`(current, parent)`: the current context (a child) suspends itself and
+//!   the parent's `resume` returns.
+//! - [`switch`]`(from, to)`: symmetric, between two contexts that are not parents.
 //!
-//! Rejected: `asm!` inside Rust functions with clobber lists (faster to inline, but the
-//! routine could not be assembled by the aarch64 C harness, and the saved state would
-//! depend on what the compiler decided to keep live); signal-based `swapcontext` (a
-//! syscall per switch for the signal mask).
+//! Why two kinds: CPUs predict `ret` from a return-stack buffer filled by `call`. A
+//! symmetric switch enters the routine with a `call` and leaves with a `ret` into
+//! *another* context's call site, so every switch mispredicts (measured here: a
+//! symmetric round trip cost ~27 ns against ~9 ns for the pair below). `resume` enters
+//! the child with a `call`, and the child's `suspend` (entered from Rust without a
+//! call) leaves with the `ret` that pairs with it, so both directions are predicted.
+//! Parent frames therefore differ from suspended frames in how they are entered, and a
+//! parent is continued only by its child's `suspend` (invariant 2).
+//!
+//! The control words are compared before they are loaded: `ldmxcsr` and `fldcw` are
+//! slow (and very slow when the value changes), while contexts almost never differ.
+//!
+//! A new context (`Context::new`) is a suspended frame whose continuation is a start
+//! routine that calls the entry function with the transfer value and a data pointer.
+//! The start routine carries CFI marking the return address as undefined, so
+//! unwinders and debuggers stop at a context's root instead of walking into garbage.
+//! Entry functions never return and never unwind: the layers above run every body
+//! inside `catch_unwind` and leave a finished context by switching away for good.
+//!
+//! Rejected: `asm!` with clobber lists at every call site (corosensei's approach: the
+//! compiler saves only what is live, but what a switch preserves would then depend on
+//! the compiler, and the aarch64 C harness could not check the routine); signal-mask
+//! `swapcontext` (a syscall per switch).
 //!
 //! # Invariants
 //! 1. A `Context` holding a non-null stack pointer describes exactly one suspended
-//!    context; resuming it consumes it (the saved frame is popped), so it is resumed at
-//!    most once per suspension.
-//! 2. The saved frame of a suspended context stays untouched until it is resumed:
-//!    nothing runs on a suspended stack.
-//! 3. An entry function never returns and never unwinds out of the trampoline.
+//!    context; resuming it consumes it (the frame is popped), so it is resumed at most
+//!    once per suspension.
+//! 2. A context saved by `resume` (a parent) is continued only by `suspend`; a context
+//!    saved by `suspend`, `switch` or `Context::new` is continued only by `resume` or
+//!    `switch`.
+//! 3. The frame of a suspended context stays untouched until it is resumed: nothing
+//!    runs on a suspended stack.
+//! 4. An entry function never returns and never unwinds out of the start routine.
 //!
 //! # References
-//! corosensei (src/arch/x86_64.rs), Boost.Context (fcontext), Go's runtime/asm_amd64.s
-//! (gogo, mcall) — read for understanding; the code here is our own.
+//! corosensei (src/arch/x86_64.rs: the call/ret pairing), Boost.Context (fcontext),
+//! Go's runtime/asm_amd64.s (gogo, mcall) — read for understanding; the code is ours.
 
 #![no_std]
 
 mod arch;
 
-pub use arch::{INIT_FRAME_BYTES, MIN_STACK_BYTES};
+pub use arch::{FRAME_BYTES, INIT_FRAME_BYTES, MIN_STACK_BYTES};
 
 /// The entry function of a new context.
 ///
@@ -56,7 +73,7 @@ pub type Entry = unsafe extern "C" fn(transfer: usize, data: *mut u8) -> !;
 ///
 /// Their C signatures are documented at the top of each architecture's `.S` file.
 pub mod raw {
-    pub use super::ffi::{goro_asm_init, goro_asm_switch};
+    pub use super::ffi::{goro_asm_init, goro_asm_resume, goro_asm_suspend, goro_asm_switch};
 }
 
 mod ffi {
@@ -68,6 +85,14 @@ mod ffi {
         /// Saves the current context into `*from_sp`, resumes `to_sp`, returns the
         /// transfer value handed to the current context when it is resumed later.
         pub fn goro_asm_switch(from_sp: *mut *mut u8, to_sp: *mut u8, transfer: usize)
+            -> usize;
+        /// Saves the current context as the parent in `*parent_sp` and calls into the
+        /// suspended context `child_sp`; returns when the child suspends.
+        pub fn goro_asm_resume(parent_sp: *mut *mut u8, child_sp: *mut u8, transfer: usize)
+            -> usize;
+        /// Saves the current context into `*self_sp` and returns into the parent
+        /// `parent_sp`. Rust enters it without a call (see `arch::suspend`).
+        pub fn goro_asm_suspend(self_sp: *mut *mut u8, parent_sp: *mut u8, transfer: usize)
             -> usize;
     }
 }
@@ -116,9 +141,9 @@ impl Context {
     /// - `data` stays valid for as long as `entry` uses it.
     #[inline]
     pub unsafe fn new(stack_top: *mut u8, entry: Entry, data: *mut u8) -> Context {
-        debug_assert!(stack_top as usize % 16 == 0, "stack top must be 16-byte aligned");
+        debug_assert!((stack_top as usize).is_multiple_of(16), "stack top must be 16-byte aligned");
         // SAFETY: the caller guarantees the frame below `stack_top` is writable memory
-        // of this new context; goro_asm_init writes INIT_FRAME_BYTES + 8 bytes below it.
+        // of this new context; goro_asm_init writes INIT_FRAME_BYTES bytes below it.
         let sp = unsafe { ffi::goro_asm_init(stack_top, entry, data) };
         Context { sp }
     }
@@ -136,33 +161,67 @@ impl Context {
     }
 }
 
-/// Suspends the current execution into `*from` and resumes `to`, handing it `transfer`.
+/// Suspends the current context into `*from` and continues `to`, handing it `transfer`.
 ///
-/// Returns, in the current execution, the `transfer` value of the switch that resumes
-/// it later. On return `*from` is empty again only if the caller resets it; the switch
-/// itself leaves the stale pointer behind (see [`Context::take`]).
-///
-/// `to` is consumed: its saved stack pointer is read before anything is saved into
-/// `from`, so `from` and `to` may be the same slot (a context handing its slot over).
+/// Returns, in the current context, the `transfer` value of the switch that continues
+/// it later. `to` is read before anything is stored into `from`, so both may name the
+/// same slot.
 ///
 /// # Safety
-/// - `to` points to a non-empty, suspended context (invariant 1) that is not running
-///   and not being resumed by any other thread.
-/// - `from` is valid for a write of a `Context` and stays valid, with nobody reading
-///   it as a resumable context until this switch has stored into it: the new context
-///   may publish `*from` to others only after it starts running (switch, then
-///   release).
-/// - Whatever the code suspended here and the code resumed there assume about the
+/// - `to` points to a non-empty context saved by `suspend`, `switch` or
+///   `Context::new` (invariants 1, 2) that nobody else is continuing.
+/// - `from` is valid for a write of a `Context` and nobody reads it as a resumable
+///   context until this switch has stored into it: the context switched to may publish
+///   `*from` to others only after it starts running (switch, then release).
+/// - Whatever the code suspended here and the code continued there assume about the
 ///   current thread (thread-locals, locks held) is the caller's responsibility.
 #[inline(always)]
 pub unsafe fn switch(from: *mut Context, to: *const Context, transfer: usize) -> usize {
     // SAFETY: the caller guarantees `to` is readable.
     let to_sp = unsafe { (*to).sp };
     debug_assert!(!to_sp.is_null(), "switch to an empty context");
-    // SAFETY: `to_sp` is a suspended context (caller, invariant 1) and `from` is valid
-    // for the store the routine makes before it loads `to_sp` (caller). `Context` is
-    // `repr(transparent)` over the pointer, so the cast names the same slot.
+    // SAFETY: `to_sp` is a suspended context (caller, invariants 1 and 2) and `from` is
+    // valid for the store the routine makes before it continues `to_sp` (caller).
+    // `Context` is `repr(transparent)` over the pointer, so the cast names the same slot.
     unsafe { ffi::goro_asm_switch(from.cast::<*mut u8>(), to_sp, transfer) }
+}
+
+/// Runs `child` as a child of the current context, which waits in `*parent`; returns
+/// the `transfer` value of the child's next [`suspend`].
+///
+/// # Safety
+/// - `child` points to a non-empty context saved by `suspend`, `switch` or
+///   `Context::new` (invariants 1, 2) that nobody else is continuing.
+/// - `parent` is valid for a write of a `Context` and stays valid until the child
+///   suspends back to it; it is not read as a resumable context by anyone but that
+///   child's `suspend`.
+/// - The thread-affinity caveat of [`switch`] applies.
+#[inline(always)]
+pub unsafe fn resume(parent: *mut Context, child: *const Context, transfer: usize) -> usize {
+    // SAFETY: the caller guarantees `child` is readable.
+    let child_sp = unsafe { (*child).sp };
+    debug_assert!(!child_sp.is_null(), "resume of an empty context");
+    // SAFETY: as promised by the caller (invariants 1, 2); see `switch` for the cast.
+    unsafe { ffi::goro_asm_resume(parent.cast::<*mut u8>(), child_sp, transfer) }
+}
+
+/// Suspends the current context (a child) into `*current` and returns to its parent
+/// `*parent`, whose [`resume`] returns `transfer`. Returns, when the current context is
+/// continued later, the transfer value of that `resume` or `switch`.
+///
+/// # Safety
+/// - The current context was continued by a `resume` that saved its parent in
+///   `*parent`, and that parent has not been continued since (invariant 2).
+/// - `current` is valid for a write of a `Context`; the slot may be published to
+///   others only after the parent runs (switch, then release).
+/// - The thread-affinity caveat of [`switch`] applies.
+#[inline(always)]
+pub unsafe fn suspend(current: *mut Context, parent: *const Context, transfer: usize) -> usize {
+    // SAFETY: the caller guarantees `parent` is readable.
+    let parent_sp = unsafe { (*parent).sp };
+    debug_assert!(!parent_sp.is_null(), "suspend to an empty parent");
+    // SAFETY: as promised by the caller; see `switch` for the cast.
+    unsafe { arch::suspend(current.cast::<*mut u8>(), parent_sp, transfer) }
 }
 
 impl Context {

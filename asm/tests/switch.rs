@@ -77,6 +77,73 @@ fn ping_pong_passes_transfer_values() {
     }
 }
 
+unsafe extern "C" fn child_entry(mut transfer: usize, data: *mut u8) -> ! {
+    let pair = data.cast::<Pair>();
+    loop {
+        // SAFETY: `pair` outlives the context; main is the parent waiting in `resume`.
+        transfer = unsafe { goro_asm::suspend(&raw mut (*pair).coro, &raw const (*pair).main, transfer * 3) };
+    }
+}
+
+#[test]
+fn resume_and_suspend_pass_transfer_values() {
+    let stack = TestStack::new(64 * 1024);
+    let mut pair = Pair { main: Context::empty(), coro: Context::empty(), extra: 0 };
+    let data = (&raw mut pair).cast::<u8>();
+    // SAFETY: fresh 16-aligned stack top; child_entry never returns; `pair` outlives it.
+    pair.coro = unsafe { Context::new(stack.top(), child_entry, data) };
+    for i in 0..100_000usize {
+        // SAFETY: the child is suspended (new, or in `suspend`).
+        let r = unsafe { goro_asm::resume(&raw mut pair.main, &raw const pair.coro, i) };
+        assert_eq!(r, i * 3);
+    }
+}
+
+/// A parent that is itself a child: main resumes `a`, which resumes `b` (nested).
+#[repr(C)]
+struct Nest {
+    main: Context,
+    a: Context,
+    a_as_parent: Context,
+    b: Context,
+}
+
+unsafe extern "C" fn nest_a(mut transfer: usize, data: *mut u8) -> ! {
+    let n = data.cast::<Nest>();
+    loop {
+        // SAFETY: b is suspended while a runs; `n` outlives both.
+        let from_b = unsafe { goro_asm::resume(&raw mut (*n).a_as_parent, &raw const (*n).b, transfer + 1) };
+        // SAFETY: main waits in `resume` for a.
+        transfer = unsafe { goro_asm::suspend(&raw mut (*n).a, &raw const (*n).main, from_b + 1) };
+    }
+}
+
+unsafe extern "C" fn nest_b(mut transfer: usize, data: *mut u8) -> ! {
+    let n = data.cast::<Nest>();
+    loop {
+        // SAFETY: a waits in `resume` for b.
+        transfer = unsafe { goro_asm::suspend(&raw mut (*n).b, &raw const (*n).a_as_parent, transfer * 2) };
+    }
+}
+
+#[test]
+fn nested_resume() {
+    let sa = TestStack::new(64 * 1024);
+    let sb = TestStack::new(64 * 1024);
+    let mut n = Nest { main: Context::empty(), a: Context::empty(), a_as_parent: Context::empty(), b: Context::empty() };
+    let data = (&raw mut n).cast::<u8>();
+    // SAFETY: fresh stacks, entries never return, `n` outlives both contexts.
+    unsafe {
+        n.a = Context::new(sa.top(), nest_a, data);
+        n.b = Context::new(sb.top(), nest_b, data);
+    }
+    for i in 0..10_000usize {
+        // SAFETY: a is suspended.
+        let r = unsafe { goro_asm::resume(&raw mut n.main, &raw const n.a, i) };
+        assert_eq!(r, (i + 1) * 2 + 1);
+    }
+}
+
 /// Two contexts that hand control around a ring main -> a -> b -> main.
 #[repr(C)]
 struct Ring {
@@ -155,7 +222,7 @@ fn real_work_on_a_context() {
 mod x86_64 {
     use super::*;
     use core::arch::naked_asm;
-    use goro_asm::raw::goro_asm_switch;
+    use goro_asm::raw::{goro_asm_resume, goro_asm_suspend, goro_asm_switch};
 
     const KNOWN: [u64; 6] = [
         0x1111_2222_3333_4444, // rbx
@@ -294,6 +361,180 @@ mod x86_64 {
         assert_eq!(out[6] as u32, KNOWN_MXCSR, "MXCSR not preserved");
         assert_eq!((out[6] >> 32) as u16, KNOWN_FPCW, "x87 control word not preserved");
         assert_eq!(pair.extra % 16, 0, "stack not 16-byte aligned at entry: {:#x}", pair.extra);
+    }
+
+    /// Like `switch_with_known_registers`, through `goro_asm_resume`.
+    ///
+    /// # Safety
+    /// `parent`/`child` as for `goro_asm_resume`; `out` points to 7 writable u64.
+    #[unsafe(naked)]
+    unsafe extern "C" fn resume_with_known_registers(
+        parent: *mut *mut u8,
+        child: *mut u8,
+        out: *mut u64,
+    ) -> usize {
+        naked_asm!(
+            "push rbp",
+            "push rbx",
+            "push r12",
+            "push r13",
+            "push r14",
+            "push r15",
+            "sub rsp, 24",
+            "mov [rsp], rdx",
+            "stmxcsr [rsp + 8]",
+            "fnstcw [rsp + 12]",
+            "mov rbx, {k0}",
+            "mov rbp, {k1}",
+            "mov r12, {k2}",
+            "mov r13, {k3}",
+            "mov r14, {k4}",
+            "mov r15, {k5}",
+            "mov dword ptr [rsp + 16], {mxcsr}",
+            "ldmxcsr [rsp + 16]",
+            "mov word ptr [rsp + 20], {fpcw}",
+            "fldcw [rsp + 20]",
+            "mov edx, 7",
+            "call {resume}",
+            "mov rcx, [rsp]",
+            "mov [rcx], rbx",
+            "mov [rcx + 8], rbp",
+            "mov [rcx + 16], r12",
+            "mov [rcx + 24], r13",
+            "mov [rcx + 32], r14",
+            "mov [rcx + 40], r15",
+            "stmxcsr [rcx + 48]",
+            "fnstcw [rcx + 52]",
+            "ldmxcsr [rsp + 8]",
+            "fldcw [rsp + 12]",
+            "add rsp, 24",
+            "pop r15",
+            "pop r14",
+            "pop r13",
+            "pop r12",
+            "pop rbx",
+            "pop rbp",
+            "ret",
+            k0 = const KNOWN[0],
+            k1 = const KNOWN[1],
+            k2 = const KNOWN[2],
+            k3 = const KNOWN[3],
+            k4 = const KNOWN[4],
+            k5 = const KNOWN[5],
+            mxcsr = const KNOWN_MXCSR,
+            fpcw = const KNOWN_FPCW,
+            resume = sym goro_asm_resume,
+        )
+    }
+
+    /// Child entry: trashes every callee-saved register and both control words, then
+    /// suspends to main (a parent waiting in `goro_asm_resume`) with 0x6b6b.
+    ///
+    /// # Safety
+    /// `data` is a `Pair` whose `main` is the waiting parent.
+    #[unsafe(naked)]
+    unsafe extern "C" fn trash_and_suspend_entry(transfer: usize, data: *mut u8) -> ! {
+        naked_asm!(
+            "mov r8, rsi",
+            "mov rbx, -1",
+            "mov rbp, -2",
+            "mov r12, -3",
+            "mov r13, -4",
+            "mov r14, -5",
+            "mov r15, -6",
+            "sub rsp, 8",
+            "mov dword ptr [rsp], 0x3f80",
+            "ldmxcsr [rsp]",
+            "mov word ptr [rsp + 4], 0x027f",
+            "fldcw [rsp + 4]",
+            "lea rdi, [r8 + 8]",         // self = &pair.coro
+            "mov rsi, [r8]",             // parent = pair.main
+            "mov edx, 0x6b6b",
+            "call {suspend}",            // a plain call works too (predictor aside)
+            "ud2",
+            suspend = sym goro_asm_suspend,
+        )
+    }
+
+    #[test]
+    fn resume_and_suspend_preserve_registers_and_control_words() {
+        let stack = TestStack::new(64 * 1024);
+        let mut pair = Pair { main: Context::empty(), coro: Context::empty(), extra: 0 };
+        let data = (&raw mut pair).cast::<u8>();
+        // SAFETY: fresh stack; the entry never returns; `pair` outlives the context.
+        pair.coro = unsafe { Context::new(stack.top(), trash_and_suspend_entry, data) };
+        let mut out = [0u64; 7];
+        // SAFETY: coro is suspended (new); `out` has 7 slots.
+        let r = unsafe {
+            resume_with_known_registers(
+                (&raw mut pair.main).cast(),
+                pair.coro.stack_pointer(),
+                out.as_mut_ptr(),
+            )
+        };
+        assert_eq!(r, 0x6b6b, "transfer value");
+        let names = ["rbx", "rbp", "r12", "r13", "r14", "r15"];
+        for i in 0..6 {
+            assert_eq!(out[i], KNOWN[i], "{} not preserved across resume", names[i]);
+        }
+        assert_eq!(out[6] as u32 & 0xffc0, KNOWN_MXCSR & 0xffc0, "MXCSR not preserved");
+        assert_eq!((out[6] >> 32) as u16, KNOWN_FPCW, "x87 control word not preserved");
+    }
+
+    fn read_control_words() -> (u32, u16) {
+        let mut mxcsr: u32 = 0;
+        let mut fpcw: u16 = 0;
+        // SAFETY: stores to two locals.
+        unsafe {
+            core::arch::asm!("stmxcsr [{m}]", "fnstcw [{f}]",
+                m = in(reg) &raw mut mxcsr, f = in(reg) &raw mut fpcw, options(nostack))
+        };
+        (mxcsr & 0xffc0, fpcw)
+    }
+
+    fn write_control_words(mxcsr: u32, fpcw: u16) {
+        // SAFETY: loads from two locals; the values are valid control words.
+        unsafe {
+            core::arch::asm!("ldmxcsr [{m}]", "fldcw [{f}]",
+                m = in(reg) &raw const mxcsr, f = in(reg) &raw const fpcw, options(nostack))
+        };
+    }
+
+    const DOWN: (u32, u16) = (0x1f80 | 0x2000, 0x037f | 0x0400);
+    const UP: (u32, u16) = (0x1f80 | 0x4000, 0x037f | 0x0800);
+
+    /// Child: reports what it finds, switches to `UP`, suspends, and repeats.
+    unsafe extern "C" fn control_word_child(_transfer: usize, data: *mut u8) -> ! {
+        let pair = data.cast::<Pair>();
+        loop {
+            let (m, f) = read_control_words();
+            write_control_words(UP.0, UP.1);
+            let report = m as usize | (f as usize) << 32;
+            // SAFETY: main waits in `resume`.
+            unsafe { goro_asm::suspend(&raw mut (*pair).coro, &raw const (*pair).main, report) };
+        }
+    }
+
+    #[test]
+    fn each_context_keeps_its_own_control_words() {
+        let stack = TestStack::new(64 * 1024);
+        let mut pair = Pair { main: Context::empty(), coro: Context::empty(), extra: 0 };
+        let data = (&raw mut pair).cast::<u8>();
+        let saved = read_control_words();
+        // SAFETY: fresh stack, entry never returns, `pair` outlives it.
+        pair.coro = unsafe { Context::new(stack.top(), control_word_child, data) };
+        write_control_words(DOWN.0, DOWN.1);
+        // SAFETY: the child is suspended.
+        let first = unsafe { goro_asm::resume(&raw mut pair.main, &raw const pair.coro, 0) };
+        let parent_after = read_control_words();
+        // SAFETY: as above.
+        let second = unsafe { goro_asm::resume(&raw mut pair.main, &raw const pair.coro, 0) };
+        let parent_after_2 = read_control_words();
+        write_control_words(saved.0, saved.1);
+        assert_eq!((first as u32, (first >> 32) as u16), saved, "a new child starts with its creator's words");
+        assert_eq!(parent_after, DOWN, "the parent got its own words back");
+        assert_eq!((second as u32, (second >> 32) as u16), UP, "the child got its own words back");
+        assert_eq!(parent_after_2, DOWN);
     }
 
     /// Entry that reports its MXCSR and x87 control word.

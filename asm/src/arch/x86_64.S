@@ -77,6 +77,9 @@
 # top-16, which is 16-byte aligned; the trampoline's `call` then pushes a return address,
 # so `entry` starts with rsp = 8 (mod 16), exactly as the ABI requires at a function entry.
 
+    .set MXCSR_CONTROL, 0xffc0           # MXCSR bits 6-15: DAZ, masks, RC, FZ
+    .set FPCW_CONTROL, 0x1f3f            # x87 CW: masks, PC, RC, X (reserved bits out)
+
     .text
 
 # ---------------------------------------------------------------------------------
@@ -88,34 +91,40 @@
     .type goro_asm_init,@function
 goro_asm_init:
     .cfi_startproc
-    leaq -72(%rdi), %rax                 # rax = sp of the new context (top - INIT_FRAME_BYTES)
-    movq $0, 64(%rax)                    # top-8:  padding
-    movq $0, 56(%rax)                    # top-16: padding; rsp here when the trampoline runs
-    leaq goro_asm_trampoline(%rip), %rcx # rcx = address of the trampoline
-    movq %rcx, 48(%rax)                  # top-24: return address popped by the first `ret`
-    movq $0, 40(%rax)                    # top-32: rbp = 0 ends frame-pointer chains
-    movq %rsi, 32(%rax)                  # top-40: rbx = entry
-    movq %rdx, 24(%rax)                  # top-48: r12 = data
-    movq $0, 16(%rax)                    # top-56: r13 = 0
-    movq $0, 8(%rax)                     # top-64: r14 = 0
-    movq $0, (%rax)                      # top-72: r15 = 0
-    stmxcsr -8(%rax)                     # MXCSR of the creator, read back by the first switch
-    fnstcw -4(%rax)                      # x87 control word of the creator
+    leaq -88(%rdi), %rax                 # rax = sp of the new context (top - INIT_FRAME_BYTES)
+    movq $0, 80(%rax)                    # top-8:  padding
+    movq $0, 72(%rax)                    # top-16: padding; rsp here when goro_asm_start runs
+    leaq goro_asm_start(%rip), %rcx
+    movq %rcx, 64(%rax)                  # continuation: goro_asm_start
+    movq $0, 56(%rax)                    # rbp = 0 ends frame-pointer chains
+    movq %rsi, 48(%rax)                  # rbx = entry
+    movq %rdx, 40(%rax)                  # r12 = data
+    movq $0, 32(%rax)                    # r13
+    movq $0, 24(%rax)                    # r14
+    movq $0, 16(%rax)                    # r15
+    stmxcsr 8(%rax)                      # MXCSR of the creator
+    fnstcw 12(%rax)                      # x87 control word of the creator
+    movw $0, 14(%rax)                    # padding
+    leaq goro_asm_resume_point(%rip), %rcx
+    movq %rcx, (%rax)                    # resume point: the common restore path
     ret                                  # return the new context's sp in rax
     .cfi_endproc
     .size goro_asm_init, .-goro_asm_init
 
 # ---------------------------------------------------------------------------------
-# uintptr_t goro_asm_switch(void **from_sp, void *to_sp, uintptr_t transfer)
-# On entry: rdi = from_sp (where to store our sp), rsi = to_sp (context to resume),
-#           rdx = transfer, rsp = old stack with our return address on top.
+# uintptr_t goro_asm_resume(void **parent_sp, void *child_sp, uintptr_t transfer)
+# On entry: rdi = where to save the current (parent) context, rsi = a suspended
+#           context, rdx = transfer, rsp = 8 (mod 16) with our return address on top.
+# The parent's frame is completed by the child's resume point (it stores rsp, which
+# then points at .Lresume_back pushed by our `call`), and is continued by the child's
+# `ret` in goro_asm_suspend: the call/ret pair keeps the return-stack predictor right.
     .p2align 4
-    .globl goro_asm_switch
-    .hidden goro_asm_switch
-    .type goro_asm_switch,@function
-goro_asm_switch:
+    .globl goro_asm_resume
+    .hidden goro_asm_resume
+    .type goro_asm_resume,@function
+goro_asm_resume:
     .cfi_startproc
-    pushq %rbp                           # save callee-saved GPRs on the old stack ...
+    pushq %rbp                           # save the parent's callee-saved GPRs ...
     .cfi_adjust_cfa_offset 8
     pushq %rbx
     .cfi_adjust_cfa_offset 8
@@ -125,38 +134,157 @@ goro_asm_switch:
     .cfi_adjust_cfa_offset 8
     pushq %r14
     .cfi_adjust_cfa_offset 8
-    pushq %r15                           # ... six of them, 48 bytes
+    pushq %r15
     .cfi_adjust_cfa_offset 8
-    stmxcsr -8(%rsp)                     # MXCSR into the red zone below the saved sp
-    fnstcw -4(%rsp)                      # x87 control word next to it
-    movq %rsp, (%rdi)                    # *from_sp = sp: the old context is now complete
-    movq %rsi, %rsp                      # switch stacks: from here on we are the new context
-    ldmxcsr -8(%rsp)                     # restore the new context's MXCSR ...
-    fldcw -4(%rsp)                       # ... and x87 control word
-    popq %r15                            # restore its callee-saved GPRs
+    subq $8, %rsp                        # ... and its control words
+    .cfi_adjust_cfa_offset 8
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    call *(%rsi)                         # into the child's resume point (pushes .Lresume_back)
+.Lresume_back:                           # the child suspended: rsp = our frame + 8
+    addq $8, %rsp                        # control words: already restored by the child
+    .cfi_adjust_cfa_offset -8
+    popq %r15                            # restore our callee-saved GPRs
+    .cfi_adjust_cfa_offset -8
+    popq %r14
+    .cfi_adjust_cfa_offset -8
+    popq %r13
+    .cfi_adjust_cfa_offset -8
+    popq %r12
+    .cfi_adjust_cfa_offset -8
+    popq %rbx
+    .cfi_adjust_cfa_offset -8
+    popq %rbp
+    .cfi_adjust_cfa_offset -8
+    ret                                  # rax = transfer from the child
+    .cfi_endproc
+    .size goro_asm_resume, .-goro_asm_resume
+
+# ---------------------------------------------------------------------------------
+# goro_asm_resume_point: the first word of every suspended frame.
+# Reached by `call *(%rsi)` from goro_asm_resume or by `jmp *(%rsi)` from
+# goro_asm_switch. On entry: rdi = where to store the resumer's sp, rsi = the frame to
+# resume, rdx = transfer, rsp = the resumer's frame, whose control words are at
+# 8(%rsp) and 12(%rsp) (its just-saved current values).
+    .p2align 4
+    .globl goro_asm_resume_point
+    .hidden goro_asm_resume_point
+    .type goro_asm_resume_point,@function
+goro_asm_resume_point:
+    movq %rsp, (%rdi)                    # the resumer is now completely saved
+    movl 8(%rsi), %eax                   # MXCSR control bits differ? (status bits ignored)
+    xorl 8(%rsp), %eax
+    testl $MXCSR_CONTROL, %eax
+    jnz .Lpoint_mxcsr                    # rare: load it (ldmxcsr is slow)
+.Lpoint_fpcw:
+    movzwl 12(%rsi), %eax                # x87 control word differs?
+    xorw 12(%rsp), %ax
+    testw $FPCW_CONTROL, %ax
+    jnz .Lpoint_fpcw_load                # rare: load it
+.Lpoint_regs:
+    leaq 16(%rsi), %rsp                  # switch stacks, past resume point and control words
+    popq %r15                            # restore the callee-saved GPRs
     popq %r14
     popq %r13
     popq %r12
     popq %rbx
     popq %rbp
-    movq %rdx, %rax                      # hand `transfer` to the resumed context
-    ret                                  # into its caller, or into the trampoline
-    .cfi_endproc
+    movq %rdx, %rax                      # hand `transfer` over
+    popq %rcx                            # continuation of the suspended code
+    jmp *%rcx                            # (a jmp, not a ret: the call above is matched by
+                                         #  the child's ret in goro_asm_suspend)
+.Lpoint_mxcsr:
+    ldmxcsr 8(%rsi)
+    jmp .Lpoint_fpcw
+.Lpoint_fpcw_load:
+    fldcw 12(%rsi)
+    jmp .Lpoint_regs
+    .size goro_asm_resume_point, .-goro_asm_resume_point
+
+# ---------------------------------------------------------------------------------
+# uintptr_t goro_asm_suspend(void **self_sp, void *parent_sp, uintptr_t transfer)
+# On entry: rdi = where to store our sp, rsi = the parent's frame (suspended in
+#           goro_asm_resume), rdx = transfer, rsp = our continuation on top. Rust
+#           enters with `lea 2f; push; jmp` (no call, so no return-stack entry); C may
+#           use an ordinary call.
+    .p2align 4
+    .globl goro_asm_suspend
+    .hidden goro_asm_suspend
+    .type goro_asm_suspend,@function
+goro_asm_suspend:
+    pushq %rbp                           # save our callee-saved GPRs
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp                        # our control words
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    leaq goro_asm_resume_point(%rip), %rax
+    pushq %rax                           # the resume point completes the frame
+    movq %rsp, (%rdi)                    # we are now completely saved
+    movl 8(%rsi), %eax                   # the parent's MXCSR control bits differ?
+    xorl 8(%rsp), %eax
+    testl $MXCSR_CONTROL, %eax
+    jnz .Lsuspend_mxcsr
+.Lsuspend_fpcw:
+    movzwl 12(%rsi), %eax                # its x87 control word differs?
+    xorw 12(%rsp), %ax
+    testw $FPCW_CONTROL, %ax
+    jnz .Lsuspend_fpcw_load
+.Lsuspend_go:
+    movq %rsi, %rsp                      # the parent's stack: .Lresume_back on top
+    movq %rdx, %rax                      # hand `transfer` over
+    ret                                  # matches the parent's `call *(%rsi)`
+.Lsuspend_mxcsr:
+    ldmxcsr 8(%rsi)
+    jmp .Lsuspend_fpcw
+.Lsuspend_fpcw_load:
+    fldcw 12(%rsi)
+    jmp .Lsuspend_go
+    .size goro_asm_suspend, .-goro_asm_suspend
+
+# ---------------------------------------------------------------------------------
+# uintptr_t goro_asm_switch(void **from_sp, void *to_sp, uintptr_t transfer)
+# Symmetric switch between two suspended-style contexts (neither is a parent waiting
+# in goro_asm_resume). On entry: rdi = where to store our sp, rsi = the frame to
+# resume, rdx = transfer, rsp = 8 (mod 16) with our return address on top.
+    .p2align 4
+    .globl goro_asm_switch
+    .hidden goro_asm_switch
+    .type goro_asm_switch,@function
+goro_asm_switch:
+    pushq %rbp                           # save our callee-saved GPRs
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp                        # our control words
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    leaq goro_asm_resume_point(%rip), %rax
+    pushq %rax                           # a suspended frame like goro_asm_suspend's
+    movq %rsp, (%rdi)                    # saved (the resume point stores it once more)
+    jmp *(%rsi)                          # the target's resume point restores it
     .size goro_asm_switch, .-goro_asm_switch
 
 # ---------------------------------------------------------------------------------
-# goro_asm_trampoline: first code of every context, entered by goro_asm_switch's `ret`.
+# goro_asm_start: continuation of a new context, the root of its stack.
 # On entry: rax = transfer, rbx = entry, r12 = data, rbp = 0, rsp = top-16 (16-aligned).
     .p2align 4
-    .globl goro_asm_trampoline
-    .hidden goro_asm_trampoline
-    .type goro_asm_trampoline,@function
-goro_asm_trampoline:
     .cfi_startproc
     .cfi_undefined rip                   # no caller: unwinders and debuggers stop here
+    nop                                  # so that "goro_asm_start - 1" (a continuation
+                                         # seen as a return address) is inside this CFI
+    .globl goro_asm_start
+    .hidden goro_asm_start
+    .type goro_asm_start,@function
+goro_asm_start:
     movq %rax, %rdi                      # arg 1: transfer
     movq %r12, %rsi                      # arg 2: data
     call *%rbx                           # entry(transfer, data); it never returns
     ud2                                  # unreachable: trap if it ever did
     .cfi_endproc
-    .size goro_asm_trampoline, .-goro_asm_trampoline
+    .size goro_asm_start, .-goro_asm_start

@@ -1,0 +1,384 @@
+//! aarch64 register-preservation tests: the counterpart of the x86_64 module in
+//! `switch.rs`, driven from naked functions.
+//!
+//! A naked probe loads known values into every callee-saved register (x19-x29,
+//! d8-d15) and FPCR, switches to a context that loads *different* values into all of
+//! them before switching back, and then stores what it finds, together with x30 and
+//! sp, the two registers the switch itself must give back. Only the switch routine can
+//! have put the known values back. The other side runs the same probe with its own
+//! values, so both directions are checked. The C harness (`asm/harness/`) runs the
+//! same checks, with random values, on the very same `.S` text.
+//!
+//! Run on an x86_64 host with qemu-user:
+//! `CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
+//! CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64 -L /usr/aarch64-linux-gnu"
+//! cargo test -p goro-asm --target aarch64-unknown-linux-gnu`.
+#![cfg(target_arch = "aarch64")]
+
+use core::arch::{asm, naked_asm};
+use core::mem::offset_of;
+use std::ptr;
+
+use goro_asm::raw::goro_asm_switch;
+use goro_asm::{switch, Context, INIT_FRAME_BYTES};
+
+unsafe extern "C" {
+    /// First code of every context (aarch64.S); only its address is used here.
+    fn goro_asm_trampoline();
+}
+
+/// FPCR.RMode = round toward zero, FZ = flush-to-zero.
+const FPCR_A: u64 = (3 << 22) | (1 << 24);
+/// FPCR.RMode = round toward +infinity, DN = default NaN, AHP = alternative half.
+const FPCR_B: u64 = (1 << 22) | (1 << 25) | (1 << 26);
+
+/// An mmap'd stack with a PROT_NONE page below it, unmapped on drop.
+struct TestStack {
+    base: *mut u8,
+    len: usize,
+}
+
+impl TestStack {
+    fn new(len: usize) -> TestStack {
+        // SAFETY: anonymous private mapping; no existing memory is affected.
+        let base = unsafe {
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(base, libc::MAP_FAILED, "mmap failed");
+        // SAFETY: the first page is part of the mapping we just made.
+        let r = unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) };
+        assert_eq!(r, 0);
+        TestStack { base: base.cast(), len }
+    }
+
+    fn top(&self) -> *mut u8 {
+        self.base.wrapping_add(self.len)
+    }
+}
+
+impl Drop for TestStack {
+    fn drop(&mut self) {
+        // SAFETY: the mapping was made by `new` and nothing runs on it any more.
+        unsafe { libc::munmap(self.base.cast(), self.len) };
+    }
+}
+
+fn fpcr() -> u64 {
+    let v: u64;
+    // SAFETY: reading FPCR has no side effects.
+    unsafe { asm!("mrs {}, fpcr", out(reg) v, options(nomem, nostack, preserves_flags)) };
+    v
+}
+
+/// Installs `v` as FPCR.
+///
+/// # Safety
+/// No floating-point code may depend on the default rounding mode until the caller
+/// puts the previous value back.
+unsafe fn set_fpcr(v: u64) {
+    // SAFETY: the caller's contract; FPCR only affects floating-point results.
+    unsafe { asm!("msr fpcr, {}", in(reg) v, options(nostack, preserves_flags)) };
+}
+
+/// The registers a probe loads before a switch and finds after it.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+struct Regs {
+    /// x19..x28.
+    x: [u64; 10],
+    /// x29.
+    fp: u64,
+    /// x30 after the switch (not loaded).
+    lr: u64,
+    /// sp after the switch (not loaded).
+    sp: u64,
+    fpcr: u64,
+    /// d8..d15, raw bits.
+    d: [u64; 8],
+    /// The transfer value the switch returned.
+    ret: u64,
+    /// Where the switch must return to: right after the probe's `bl`.
+    lr_expected: u64,
+    /// The probe's sp before the call.
+    sp_expected: u64,
+}
+
+impl Regs {
+    /// Distinct values for every register, tagged with `tag` (0xa or 0xb).
+    fn known(tag: u64, fpcr: u64) -> Regs {
+        let mut r = Regs { fpcr, ..Regs::default() };
+        for (i, x) in r.x.iter_mut().enumerate() {
+            *x = (tag << 60) | (0x19 + i as u64) << 32 | 0x5eed_0000 | i as u64;
+        }
+        r.fp = (tag << 60) | 0x29;
+        for (i, d) in r.d.iter_mut().enumerate() {
+            *d = (if tag == 0xa { 1.5 + i as f64 } else { -1000.25 - i as f64 }).to_bits();
+        }
+        r
+    }
+
+    /// Asserts that `self` (found after a switch) holds what `want` loaded.
+    #[track_caller]
+    fn assert_preserved(&self, want: &Regs, side: &str, want_ret: u64) {
+        for i in 0..10 {
+            assert_eq!(self.x[i], want.x[i], "{side}: x{} not preserved across a switch", 19 + i);
+        }
+        assert_eq!(self.fp, want.fp, "{side}: x29 not preserved");
+        assert_eq!(self.lr, self.lr_expected, "{side}: x30 not preserved (wrong return address)");
+        assert_eq!(self.sp, self.sp_expected, "{side}: sp not preserved");
+        for i in 0..8 {
+            assert_eq!(self.d[i], want.d[i], "{side}: d{} not preserved", 8 + i);
+        }
+        assert_eq!(self.fpcr, want.fpcr, "{side}: FPCR not preserved");
+        assert_eq!(self.ret, want_ret, "{side}: transfer value");
+    }
+}
+
+/// Loads `load` into x19-x29, d8-d15 and FPCR, calls `goro_asm_switch(from, to,
+/// transfer)`, and when resumed writes x19-x30, sp, d8-d15, FPCR and the returned
+/// transfer to `out`. Restores its caller's callee-saved state before returning the
+/// transfer value.
+///
+/// # Safety
+/// `from`/`to` as for `goro_asm_switch`; `load` is readable, `out` writable.
+#[unsafe(naked)]
+unsafe extern "C" fn switch_checked(
+    from: *mut *mut u8,
+    to: *mut u8,
+    transfer: usize,
+    load: *const Regs,
+    out: *mut Regs,
+) -> usize {
+    naked_asm!(
+        // On entry: x0 = from, x1 = to, x2 = transfer, x3 = load, x4 = out.
+        // Frame: +0 x29/x30, +16..+88 x19-x28, +96..+152 d8-d15, +160 FPCR, +168 out.
+        "stp x29, x30, [sp, #-176]!",        // our caller's state, restored at the end
+        "stp x19, x20, [sp, #16]",
+        "stp x21, x22, [sp, #32]",
+        "stp x23, x24, [sp, #48]",
+        "stp x25, x26, [sp, #64]",
+        "stp x27, x28, [sp, #80]",
+        "stp d8, d9, [sp, #96]",
+        "stp d10, d11, [sp, #112]",
+        "stp d12, d13, [sp, #128]",
+        "stp d14, d15, [sp, #144]",
+        "mrs x9, fpcr",
+        "stp x9, x4, [sp, #160]",            // caller's FPCR and `out`
+        "ldp x19, x20, [x3, #{x}]",          // the known values
+        "ldp x21, x22, [x3, #{x} + 16]",
+        "ldp x23, x24, [x3, #{x} + 32]",
+        "ldp x25, x26, [x3, #{x} + 48]",
+        "ldp x27, x28, [x3, #{x} + 64]",
+        "ldp d8, d9, [x3, #{d}]",
+        "ldp d10, d11, [x3, #{d} + 16]",
+        "ldp d12, d13, [x3, #{d} + 32]",
+        "ldp d14, d15, [x3, #{d} + 48]",
+        "ldr x9, [x3, #{fpcr}]",
+        "msr fpcr, x9",
+        "ldr x29, [x3, #{fp}]",
+        "mov x9, sp",                        // what the switch must give back
+        "str x9, [x4, #{sp_exp}]",
+        "adr x10, 2f",
+        "str x10, [x4, #{lr_exp}]",
+        "bl {switch}",                       // x0-x2 are still the switch's arguments
+        "2:",
+        "mov x9, sp",                        // sp, x30, FPCR as the switch restored them
+        "mov x10, x30",
+        "mrs x11, fpcr",
+        "ldr x4, [sp, #168]",                // out
+        "stp x19, x20, [x4, #{x}]",
+        "stp x21, x22, [x4, #{x} + 16]",
+        "stp x23, x24, [x4, #{x} + 32]",
+        "stp x25, x26, [x4, #{x} + 48]",
+        "stp x27, x28, [x4, #{x} + 64]",
+        "stp x29, x10, [x4, #{fp}]",         // x29, x30 (fp and lr are adjacent)
+        "str x9, [x4, #{sp}]",
+        "str x11, [x4, #{fpcr}]",
+        "stp d8, d9, [x4, #{d}]",
+        "stp d10, d11, [x4, #{d} + 16]",
+        "stp d12, d13, [x4, #{d} + 32]",
+        "stp d14, d15, [x4, #{d} + 48]",
+        "str x0, [x4, #{ret}]",              // the transfer we were resumed with
+        "ldr x9, [sp, #160]",                // give the caller its state back
+        "msr fpcr, x9",
+        "ldp d8, d9, [sp, #96]",
+        "ldp d10, d11, [sp, #112]",
+        "ldp d12, d13, [sp, #128]",
+        "ldp d14, d15, [sp, #144]",
+        "ldp x19, x20, [sp, #16]",
+        "ldp x21, x22, [sp, #32]",
+        "ldp x23, x24, [sp, #48]",
+        "ldp x25, x26, [sp, #64]",
+        "ldp x27, x28, [sp, #80]",
+        "ldp x29, x30, [sp], #176",
+        "ret",                               // x0 = transfer
+        x = const offset_of!(Regs, x),
+        fp = const offset_of!(Regs, fp),
+        sp = const offset_of!(Regs, sp),
+        fpcr = const offset_of!(Regs, fpcr),
+        d = const offset_of!(Regs, d),
+        ret = const offset_of!(Regs, ret),
+        lr_exp = const offset_of!(Regs, lr_expected),
+        sp_exp = const offset_of!(Regs, sp_expected),
+        switch = sym goro_asm_switch,
+    )
+}
+
+/// State shared by the test thread and the context under test.
+#[repr(C)]
+struct Shared {
+    /// Where `entry_probe` continues (first word, read by the probe).
+    body: unsafe extern "C" fn(usize, *mut u8) -> !,
+    /// sp, x29, x30 and FPCR at the first instruction of the entry.
+    seen_sp: u64,
+    seen_fp: u64,
+    seen_lr: u64,
+    seen_fpcr: u64,
+    main: Context,
+    coro: Context,
+    first_transfer: usize,
+    load_b: Regs,
+    out_b: Regs,
+}
+
+impl Shared {
+    fn new(body: unsafe extern "C" fn(usize, *mut u8) -> !) -> Box<Shared> {
+        Box::new(Shared {
+            body,
+            seen_sp: 0,
+            seen_fp: 0,
+            seen_lr: 0,
+            seen_fpcr: 0,
+            main: Context::empty(),
+            coro: Context::empty(),
+            first_transfer: 0,
+            load_b: Regs::default(),
+            out_b: Regs::default(),
+        })
+    }
+}
+
+/// Entry function: records sp, x29, x30 and FPCR as the trampoline left them, then
+/// tail-branches to `(*data).body` with x0, x1 and x30 unchanged.
+///
+/// # Safety
+/// `data` points to a `Shared`.
+#[unsafe(naked)]
+unsafe extern "C" fn entry_probe(transfer: usize, data: *mut u8) -> ! {
+    naked_asm!(
+        // On entry: x0 = transfer, x1 = data (&Shared).
+        "mov x9, sp",
+        "stp x9, x29, [x1, #{seen_sp}]",     // seen_sp, seen_fp
+        "mrs x10, fpcr",
+        "stp x30, x10, [x1, #{seen_lr}]",    // seen_lr, seen_fpcr
+        "ldr x9, [x1, #{body}]",
+        "br x9",                             // tail call: x30 still in the trampoline
+        seen_sp = const offset_of!(Shared, seen_sp),
+        seen_lr = const offset_of!(Shared, seen_lr),
+        body = const offset_of!(Shared, body),
+    )
+}
+
+// The probe stores pairs: the fields must be adjacent.
+const _: () = assert!(offset_of!(Shared, seen_fp) == offset_of!(Shared, seen_sp) + 8);
+const _: () = assert!(offset_of!(Shared, seen_fpcr) == offset_of!(Shared, seen_lr) + 8);
+const _: () = assert!(offset_of!(Regs, lr) == offset_of!(Regs, fp) + 8);
+
+/// Body of the other side: loads set B, switches back to main with 0x2222; when
+/// resumed, switches back once more with 0x4444 so main can inspect `out_b`.
+unsafe extern "C" fn regs_body(transfer: usize, data: *mut u8) -> ! {
+    let sh = data.cast::<Shared>();
+    // SAFETY: `data` is the test's `Shared`, alive while this context exists; main is
+    // suspended whenever this context runs, so the accesses do not race.
+    unsafe {
+        (*sh).first_transfer = transfer;
+        let main_sp = (*sh).main.stack_pointer();
+        switch_checked(
+            (&raw mut (*sh).coro).cast(),
+            main_sp,
+            0x2222,
+            &raw const (*sh).load_b,
+            &raw mut (*sh).out_b,
+        );
+        switch(&raw mut (*sh).coro, &raw const (*sh).main, 0x4444);
+    }
+    unreachable!("context resumed after its last switch")
+}
+
+fn in_trampoline(addr: u64) -> bool {
+    let t = goro_asm_trampoline as *const () as usize as u64;
+    addr > t && addr <= t + 12
+}
+
+#[test]
+fn callee_saved_registers_and_fpcr_survive_both_ways() {
+    let stack = TestStack::new(64 * 1024);
+    let mut sh = Shared::new(regs_body);
+    sh.load_b = Regs::known(0xb, FPCR_B);
+    let load_a = Regs::known(0xa, FPCR_A);
+    let mut out_a = Regs::default();
+    let creator_fpcr = fpcr();
+    let data = (&raw mut *sh).cast::<u8>();
+    // SAFETY: fresh 16-aligned stack top; entry_probe continues in regs_body, which
+    // never returns; `sh` outlives the context.
+    sh.coro = unsafe { Context::new(stack.top(), entry_probe, data) };
+    assert_eq!(stack.top() as usize - sh.coro.stack_pointer() as usize, INIT_FRAME_BYTES);
+
+    // Main -> coroutine with set A loaded; the coroutine comes back with set B loaded.
+    let coro_sp = sh.coro.stack_pointer();
+    // SAFETY: the context is new and suspended; `load_a`/`out_a` are valid.
+    let r =
+        unsafe { switch_checked((&raw mut sh.main).cast(), coro_sp, 0x1111, &load_a, &mut out_a) };
+    assert_eq!(r, 0x2222);
+    out_a.assert_preserved(&load_a, "main side", 0x2222);
+    assert_eq!(sh.first_transfer, 0x1111, "transfer at entry");
+
+    // What the trampoline handed the entry.
+    assert_eq!(sh.seen_sp, stack.top() as u64, "sp at entry is not the stack top");
+    assert_eq!(sh.seen_sp % 16, 0, "sp not 16-byte aligned at entry");
+    assert_eq!(sh.seen_fp, 0, "x29 at entry must be 0 (ends frame-pointer chains)");
+    assert!(in_trampoline(sh.seen_lr), "x30 at entry {:#x} is not in the trampoline", sh.seen_lr);
+    assert_eq!(sh.seen_fpcr, creator_fpcr, "initial FPCR is not the creator's");
+
+    // Coroutine's side: resume its probe, which stores what it finds, then it returns.
+    // SAFETY: the coroutine is suspended in its switch_checked.
+    let r = unsafe { switch(&raw mut sh.main, &raw const sh.coro, 0x3333) };
+    assert_eq!(r, 0x4444);
+    let load_b = sh.load_b;
+    sh.out_b.assert_preserved(&load_b, "coroutine side", 0x3333);
+    assert_eq!(fpcr(), creator_fpcr, "main's FPCR after the switches");
+}
+
+/// Entry that reports its FPCR and never runs again.
+unsafe extern "C" fn report_fpcr(_transfer: usize, data: *mut u8) -> ! {
+    let sh = data.cast::<Shared>();
+    let v = fpcr();
+    // SAFETY: main is suspended; this context is never resumed again.
+    unsafe { switch(&raw mut (*sh).coro, &raw const (*sh).main, v as usize) };
+    unreachable!("context resumed after its last switch")
+}
+
+#[test]
+fn new_context_inherits_creator_fpcr() {
+    let stack = TestStack::new(64 * 1024);
+    let mut sh = Shared::new(report_fpcr);
+    let data = (&raw mut *sh).cast::<u8>();
+    let saved = fpcr();
+    // SAFETY: no floating-point code runs until the default is restored below.
+    unsafe { set_fpcr(FPCR_A) };
+    // SAFETY: fresh stack, entry never returns, `sh` outlives it.
+    sh.coro = unsafe { Context::new(stack.top(), report_fpcr, data) };
+    // SAFETY: restores the value read above.
+    unsafe { set_fpcr(saved) };
+    // SAFETY: the context is new and suspended.
+    let v = unsafe { switch(&raw mut sh.main, &raw const sh.coro, 0) };
+    assert_eq!(v as u64, FPCR_A, "a new context starts with its creator's FPCR");
+    assert_eq!(fpcr(), saved, "the creator's own FPCR comes back after the switch");
+}
