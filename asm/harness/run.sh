@@ -50,7 +50,7 @@ fi
 mkdir -p "$out"
 # -static: no aarch64 sysroot needed at run time (no qemu -L).
 # -fno-omit-frame-pointer / -fasynchronous-unwind-tables: the frame-chain and
-# unwinder tests walk the harness's own frames down to the trampoline.
+# unwinder tests walk the harness's own frames down to goro_asm_start.
 # -Wa,--fatal-warnings: the .S files must assemble cleanly, as under LLVM.
 "$cc" -O2 -g -static \
     -Wall -Wextra -Werror -Wa,--fatal-warnings \

@@ -2,80 +2,97 @@
 #
 # This file is the reference architecture. It is pulled into Rust with
 # `global_asm!(include_str!("x86_64.S"), options(att_syntax))` and is plain GNU `as`
-# input (no C preprocessor), so a C harness could assemble the very same text.
+# input (no C preprocessor, no braces), so a C harness can assemble the very same text.
 #
 # Operations
 # ----------
 #   void *goro_asm_init(void *stack_top, entry_fn entry, void *data)
-#       Writes the initial frame of a new context just below `stack_top` and returns
-#       the context's saved stack pointer. The first switch to it "returns" into
-#       goro_asm_trampoline, which calls entry(transfer, data); entry never returns.
+#       Writes a suspended frame for a new context just below `stack_top` and returns
+#       its saved stack pointer. Its continuation is goro_asm_start, which calls
+#       entry(transfer, data); entry never returns.
+#   uintptr_t goro_asm_resume(void **parent_sp, void *child_sp, uintptr_t transfer)
+#       Saves the caller as a *parent* and calls into the suspended context child_sp;
+#       returns the transfer value of the child's next goro_asm_suspend.
+#   uintptr_t goro_asm_suspend(void **self_sp, void *parent_sp, uintptr_t transfer)
+#       Saves the caller (a child) as a suspended frame and returns into its parent,
+#       whose goro_asm_resume returns `transfer`. Rust enters it without a `call`.
 #   uintptr_t goro_asm_switch(void **from_sp, void *to_sp, uintptr_t transfer)
-#       Saves the callee-saved state on the current stack, stores the stack pointer
-#       into *from_sp, loads to_sp, restores that context and returns `transfer` in it.
-#   goro_asm_trampoline
-#       First return address of every new context: calls entry, never returns, and
-#       carries CFI that marks the root of the stack for unwinders.
+#       Symmetric: saves the caller as a suspended frame and continues to_sp.
+#   goro_asm_resume_point
+#       First word of every suspended frame: the code that completes the resumer's
+#       frame and restores the suspended one.
+#   goro_asm_start
+#       Continuation of a new context: calls entry, never returns, and carries CFI
+#       that marks the root of the stack for unwinders.
+#
+# Why resume/suspend and not only switch: the CPU predicts `ret` from a return-stack
+# buffer filled by `call`. goro_asm_resume enters the child with `call *(%rsi)` and the
+# child's goro_asm_suspend leaves with the `ret` that pairs with it; the child is
+# continued with `jmp *%rcx` (an indirect jump whose target is stable: the one place
+# where goroutines suspend), and Rust enters goro_asm_suspend with `push; jmp`, never a
+# `call`, so nothing is left on the return-stack buffer. A symmetric switch returns into
+# another context's call site and mispredicts every time (27 ns against 9 ns per round
+# trip measured here).
 #
 # Registers
 # ---------
-# | x86_64 SysV      | role                          | in goro_asm_switch                         |
+# | x86_64 SysV      | role                          | in every routine                           |
 # |------------------|-------------------------------|--------------------------------------------|
-# | rdi rsi rdx      | arguments                     | &from.sp, to.sp, transfer                  |
+# | rdi rsi rdx      | arguments                     | where to save, what to resume, transfer    |
 # | rax              | return value                  | = transfer, in the resumed context         |
-# | rsp              | stack pointer                 | stored to *from_sp, loaded from to_sp      |
+# | rsp              | stack pointer                 | stored to *rdi, loaded from rsi            |
 # | rbx rbp r12-r15  | callee-saved                  | pushed on the old stack, popped from new   |
-# | mxcsr (ctl bits) | callee-saved SSE control      | stmxcsr below old sp, ldmxcsr from new     |
-# | x87 control word | callee-saved x87 control      | fnstcw below old sp, fldcw from new        |
-# | everything else  | caller-saved                  | clobbered (the caller sees a C call)       |
+# | MXCSR (bits 6-15)| callee-saved SSE control      | stmxcsr into the old frame; ldmxcsr from   |
+# |                  |                               | the new one only if the control bits differ|
+# | x87 control word | callee-saved x87 control      | fnstcw into the old frame; fldcw from the  |
+# |                  |                               | new one only if it differs                 |
+# | rcx r8 (eax)     | scratch (caller-saved)        | continuation address, comparisons          |
+# | everything else  | caller-saved                  | clobbered (the caller sees a C call, or an |
+# |                  |                               | asm! block with clobber_abi("C"))          |
 #
-# Because the Rust side reaches goro_asm_switch through an ordinary `extern "C"` call,
-# the compiler already treats every caller-saved register (rax rcx rdx rsi rdi r8-r11,
-# xmm0-xmm15, the x87 stack, flags) as clobbered; this routine saves exactly what the
-# ABI says a callee must preserve and nothing more.
+# ldmxcsr and fldcw are slow (ldmxcsr costs ~200 ns here when the value changes), and
+# contexts almost never differ, so each is guarded by a compare of the control bits.
+# MXCSR status flags (bits 0-5) are caller-saved in the ABI and are not compared.
 #
-# Suspended context (high addresses on top)
-# -----------------------------------------
-#          |                    |
-#          | caller's frame     |
-#          +--------------------+
-#          | return address     |  pushed by `call goro_asm_switch`
-#          | saved rbp          |
-#          | saved rbx          |
-#          | saved r12          |
-#          | saved r13          |
-#          | saved r14          |
-#          | saved r15          |
-#          +--------------------+ <- saved sp (*from_sp)
-#          | x87 CW | (pad)     |  sp-4 .. sp-2
-#          | MXCSR              |  sp-8 .. sp-4
-#          +--------------------+
-#          ~ free               ~
-#          | guard region       |  no access
+# Frames (high addresses on top; every frame is FRAME_BYTES = 72 bytes)
+# ----------------------------------------------------------------------
+#   Suspended (by goro_asm_suspend,                Parent (by goro_asm_resume; the child's
+#   goro_asm_switch or goro_asm_init):             resume point stores its sp):
 #
-# The two control words live in the 8 bytes just *below* the saved sp: the System V
-# red zone (128 bytes below rsp) is never touched by the kernel's signal delivery,
-# and nothing else runs on a suspended stack, so they survive until the context is
-# resumed; this saves an `sub`/`add` pair per switch.
+#   | continuation       |  +64                    | return into resume's caller | +64
+#   | saved rbp          |  +56                    | saved rbp          |  +56
+#   | saved rbx          |  +48                    | saved rbx          |  +48
+#   | saved r12          |  +40                    | saved r12          |  +40
+#   | saved r13          |  +32                    | saved r13          |  +32
+#   | saved r14          |  +24                    | saved r14          |  +24
+#   | saved r15          |  +16                    | saved r15          |  +16
+#   | pad | x87 CW       |  +14 | +12              | pad | x87 CW       |  +14 | +12
+#   | MXCSR              |  +8                     | MXCSR              |  +8
+#   | &resume_point      |  +0  <- saved sp        | .Lresume_back      |  +0 <- saved sp
+#   +--------------------+                         +--------------------+
+#
+# The two differ only in how their first word is entered: a suspended frame is
+# continued by `call`/`jmp` to its resume point (with rsp still on the resumer's
+# stack), a parent frame by the `ret` of its child's goro_asm_suspend (rsp on the
+# parent's stack). So a parent is continued only by goro_asm_suspend, and a suspended
+# frame only by goro_asm_resume or goro_asm_switch (invariant 2 of asm/src/lib.rs).
 #
 # Initial frame written by goro_asm_init (stack_top is 16-byte aligned)
 # ---------------------------------------------------------------------
 #          +--------------------+ <- stack_top
 #          | 0 (padding)        |  top-8
-#          | 0 (padding)        |  top-16    <- rsp when the trampoline starts (16-aligned)
-#          | &goro_asm_trampoline| top-24   "return address" popped by `ret`
+#          | 0 (padding)        |  top-16    <- rsp when goro_asm_start runs (16-aligned)
+#          | &goro_asm_start    |  top-24    continuation
 #          | rbp = 0            |  top-32    ends frame-pointer chains
 #          | rbx = entry        |  top-40
 #          | r12 = data         |  top-48
-#          | r13 = 0            |  top-56
-#          | r14 = 0            |  top-64
-#          | r15 = 0            |  top-72    <- returned sp (INIT_FRAME_BYTES = 72 below top)
-#          | x87 CW, MXCSR      |  top-80    copied from the creator
+#          | r13, r14, r15 = 0  |  top-56 .. top-72
+#          | x87 CW, MXCSR      |  top-80    the creator's
+#          | &resume_point      |  top-88    <- returned sp (INIT_FRAME_BYTES = 88)
 #          +--------------------+
 #
-# When the first switch to this context pops r15..rbp and executes `ret`, rsp becomes
-# top-16, which is 16-byte aligned; the trampoline's `call` then pushes a return address,
-# so `entry` starts with rsp = 8 (mod 16), exactly as the ABI requires at a function entry.
+# goro_asm_start is entered by the resume point's `jmp` with rsp = top-16; its `call`
+# pushes a return address, so `entry` starts with rsp = 8 (mod 16), as the ABI requires.
 
     .set MXCSR_CONTROL, 0xffc0           # MXCSR bits 6-15: DAZ, masks, RC, FZ
     .set FPCW_CONTROL, 0x1f3f            # x87 CW: masks, PC, RC, X (reserved bits out)
