@@ -1,13 +1,17 @@
 //! aarch64 register-preservation tests: the counterpart of the x86_64 module in
-//! `switch.rs`, driven from naked functions.
+//! `switch.rs`, driven from naked functions. (The arch-neutral tests in `switch.rs`
+//! run on aarch64 as well.)
 //!
 //! A naked probe loads known values into every callee-saved register (x19-x29,
-//! d8-d15) and FPCR, switches to a context that loads *different* values into all of
-//! them before switching back, and then stores what it finds, together with x30 and
-//! sp, the two registers the switch itself must give back. Only the switch routine can
-//! have put the known values back. The other side runs the same probe with its own
-//! values, so both directions are checked. The C harness (`asm/harness/`) runs the
-//! same checks, with random values, on the very same `.S` text.
+//! d8-d15) and FPCR, calls a routine (switch, resume or suspend) that continues a
+//! context which loads *different* values into all of them before coming back, and
+//! then stores what it finds, together with sp and x30. Only the routine can have put
+//! the known values back. The other side runs the same probe with its own values, so
+//! both directions are checked: switch/switch, and resume (parent) against suspend
+//! (child). x30 must be the probe's continuation only after `resume`, which returns;
+//! switch and suspend are continued with a `br`, after which x30 is dead. The C
+//! harness (`asm/harness/`) runs the same checks, with random values, on the very
+//! same `.S` text.
 //!
 //! Run on an x86_64 host with qemu-user:
 //! `CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
@@ -19,13 +23,16 @@ use core::arch::{asm, naked_asm};
 use core::mem::offset_of;
 use std::ptr;
 
-use goro_asm::raw::goro_asm_switch;
-use goro_asm::{switch, Context, INIT_FRAME_BYTES};
+use goro_asm::raw::{goro_asm_resume, goro_asm_suspend, goro_asm_switch};
+use goro_asm::{resume, suspend, switch, Context, FRAME_BYTES, INIT_FRAME_BYTES};
 
 unsafe extern "C" {
-    /// First code of every context (aarch64.S); only its address is used here.
-    fn goro_asm_trampoline();
+    /// Continuation of every new context (aarch64.S); only its address is used here.
+    fn goro_asm_start();
 }
+
+/// A routine of `goro_asm::raw`, as the probe calls it.
+type Routine = unsafe extern "C" fn(*mut *mut u8, *mut u8, usize) -> usize;
 
 /// FPCR.RMode = round toward zero, FZ = flush-to-zero.
 const FPCR_A: u64 = (3 << 22) | (1 << 24);
@@ -95,16 +102,16 @@ struct Regs {
     x: [u64; 10],
     /// x29.
     fp: u64,
-    /// x30 after the switch (not loaded).
+    /// x30 after the call (not loaded).
     lr: u64,
-    /// sp after the switch (not loaded).
+    /// sp after the call (not loaded).
     sp: u64,
     fpcr: u64,
     /// d8..d15, raw bits.
     d: [u64; 8],
-    /// The transfer value the switch returned.
+    /// The transfer value the routine returned.
     ret: u64,
-    /// Where the switch must return to: right after the probe's `bl`.
+    /// Where the call must come back to: right after the probe's call.
     lr_expected: u64,
     /// The probe's sp before the call.
     sp_expected: u64,
@@ -124,14 +131,17 @@ impl Regs {
         r
     }
 
-    /// Asserts that `self` (found after a switch) holds what `want` loaded.
+    /// Asserts that `self` (found after a call) holds what `want` loaded; x30 only
+    /// when `check_lr` (after `goro_asm_resume`, the one routine that returns).
     #[track_caller]
-    fn assert_preserved(&self, want: &Regs, side: &str, want_ret: u64) {
+    fn assert_preserved(&self, want: &Regs, side: &str, want_ret: u64, check_lr: bool) {
         for i in 0..10 {
-            assert_eq!(self.x[i], want.x[i], "{side}: x{} not preserved across a switch", 19 + i);
+            assert_eq!(self.x[i], want.x[i], "{side}: x{} not preserved", 19 + i);
         }
         assert_eq!(self.fp, want.fp, "{side}: x29 not preserved");
-        assert_eq!(self.lr, self.lr_expected, "{side}: x30 not preserved (wrong return address)");
+        if check_lr {
+            assert_eq!(self.lr, self.lr_expected, "{side}: x30 not preserved (wrong return address)");
+        }
         assert_eq!(self.sp, self.sp_expected, "{side}: sp not preserved");
         for i in 0..8 {
             assert_eq!(self.d[i], want.d[i], "{side}: d{} not preserved", 8 + i);
@@ -141,23 +151,28 @@ impl Regs {
     }
 }
 
-/// Loads `load` into x19-x29, d8-d15 and FPCR, calls `goro_asm_switch(from, to,
-/// transfer)`, and when resumed writes x19-x30, sp, d8-d15, FPCR and the returned
-/// transfer to `out`. Restores its caller's callee-saved state before returning the
+/// Loads `load` into x19-x29, d8-d15 and FPCR, calls `routine(from, to, transfer)`,
+/// and when continued writes x19-x30, sp, d8-d15, FPCR and the returned transfer to
+/// `out`. The call is a `blr` when `no_link` is 0; otherwise the probe sets x30 to the
+/// continuation and branches without a link, the way `goro_asm::suspend` enters
+/// `goro_asm_suspend`. Restores its caller's callee-saved state before returning the
 /// transfer value.
 ///
 /// # Safety
-/// `from`/`to` as for `goro_asm_switch`; `load` is readable, `out` writable.
+/// `from`/`to` as for `routine`; `load` is readable, `out` writable.
 #[unsafe(naked)]
-unsafe extern "C" fn switch_checked(
+unsafe extern "C" fn call_checked(
     from: *mut *mut u8,
     to: *mut u8,
     transfer: usize,
     load: *const Regs,
     out: *mut Regs,
+    routine: Routine,
+    no_link: usize,
 ) -> usize {
     naked_asm!(
-        // On entry: x0 = from, x1 = to, x2 = transfer, x3 = load, x4 = out.
+        // On entry: x0 = from, x1 = to, x2 = transfer, x3 = load, x4 = out,
+        // x5 = routine, x6 = no_link.
         // Frame: +0 x29/x30, +16..+88 x19-x28, +96..+152 d8-d15, +160 FPCR, +168 out.
         "stp x29, x30, [sp, #-176]!",        // our caller's state, restored at the end
         "stp x19, x20, [sp, #16]",
@@ -183,13 +198,17 @@ unsafe extern "C" fn switch_checked(
         "ldr x9, [x3, #{fpcr}]",
         "msr fpcr, x9",
         "ldr x29, [x3, #{fp}]",
-        "mov x9, sp",                        // what the switch must give back
+        "mov x9, sp",                        // what the call must give back
         "str x9, [x4, #{sp_exp}]",
         "adr x10, 2f",
         "str x10, [x4, #{lr_exp}]",
-        "bl {switch}",                       // x0-x2 are still the switch's arguments
+        "cbz x6, 3f",                        // x0-x2 are still the routine's arguments
+        "mov x30, x10",                      // no link: continuation by hand ...
+        "br x5",                             // ... and a plain branch
+        "3:",
+        "blr x5",                            // an ordinary call
         "2:",
-        "mov x9, sp",                        // sp, x30, FPCR as the switch restored them
+        "mov x9, sp",                        // sp, x30, FPCR as the routine left them
         "mov x10, x30",
         "mrs x11, fpcr",
         "ldr x4, [sp, #168]",                // out
@@ -227,7 +246,6 @@ unsafe extern "C" fn switch_checked(
         ret = const offset_of!(Regs, ret),
         lr_exp = const offset_of!(Regs, lr_expected),
         sp_exp = const offset_of!(Regs, sp_expected),
-        switch = sym goro_asm_switch,
     )
 }
 
@@ -300,20 +318,46 @@ unsafe extern "C" fn regs_body(transfer: usize, data: *mut u8) -> ! {
     unsafe {
         (*sh).first_transfer = transfer;
         let main_sp = (*sh).main.stack_pointer();
-        switch_checked(
+        call_checked(
             (&raw mut (*sh).coro).cast(),
             main_sp,
             0x2222,
             &raw const (*sh).load_b,
             &raw mut (*sh).out_b,
+            goro_asm_switch,
+            0,
         );
         switch(&raw mut (*sh).coro, &raw const (*sh).main, 0x4444);
     }
     unreachable!("context resumed after its last switch")
 }
 
-fn in_trampoline(addr: u64) -> bool {
-    let t = goro_asm_trampoline as *const () as usize as u64;
+/// Body of a child: loads set B and suspends to main (waiting in `resume`) with
+/// 0x2222, entering `goro_asm_suspend` without a link as Rust does; when resumed,
+/// suspends once more with 0x4444 (through `goro_asm::suspend`) so main can inspect
+/// `out_b`.
+unsafe extern "C" fn suspend_regs_body(transfer: usize, data: *mut u8) -> ! {
+    let sh = data.cast::<Shared>();
+    // SAFETY: as in `regs_body`; main is the parent waiting in `resume` each time.
+    unsafe {
+        (*sh).first_transfer = transfer;
+        let main_sp = (*sh).main.stack_pointer();
+        call_checked(
+            (&raw mut (*sh).coro).cast(),
+            main_sp,
+            0x2222,
+            &raw const (*sh).load_b,
+            &raw mut (*sh).out_b,
+            goro_asm_suspend,
+            1,
+        );
+        suspend(&raw mut (*sh).coro, &raw const (*sh).main, 0x4444);
+    }
+    unreachable!("context resumed after its last suspend")
+}
+
+fn in_start(addr: u64) -> bool {
+    let t = goro_asm_start as *const () as usize as u64;
     addr > t && addr <= t + 12
 }
 
@@ -334,26 +378,123 @@ fn callee_saved_registers_and_fpcr_survive_both_ways() {
     // Main -> coroutine with set A loaded; the coroutine comes back with set B loaded.
     let coro_sp = sh.coro.stack_pointer();
     // SAFETY: the context is new and suspended; `load_a`/`out_a` are valid.
-    let r =
-        unsafe { switch_checked((&raw mut sh.main).cast(), coro_sp, 0x1111, &load_a, &mut out_a) };
+    let r = unsafe {
+        call_checked((&raw mut sh.main).cast(), coro_sp, 0x1111, &load_a, &mut out_a, goro_asm_switch, 0)
+    };
     assert_eq!(r, 0x2222);
-    out_a.assert_preserved(&load_a, "main side", 0x2222);
+    out_a.assert_preserved(&load_a, "main side", 0x2222, false);
     assert_eq!(sh.first_transfer, 0x1111, "transfer at entry");
-
-    // What the trampoline handed the entry.
-    assert_eq!(sh.seen_sp, stack.top() as u64, "sp at entry is not the stack top");
-    assert_eq!(sh.seen_sp % 16, 0, "sp not 16-byte aligned at entry");
-    assert_eq!(sh.seen_fp, 0, "x29 at entry must be 0 (ends frame-pointer chains)");
-    assert!(in_trampoline(sh.seen_lr), "x30 at entry {:#x} is not in the trampoline", sh.seen_lr);
-    assert_eq!(sh.seen_fpcr, creator_fpcr, "initial FPCR is not the creator's");
+    sh.assert_entry_state(&stack, creator_fpcr);
 
     // Coroutine's side: resume its probe, which stores what it finds, then it returns.
-    // SAFETY: the coroutine is suspended in its switch_checked.
+    // SAFETY: the coroutine is suspended in its call_checked.
     let r = unsafe { switch(&raw mut sh.main, &raw const sh.coro, 0x3333) };
     assert_eq!(r, 0x4444);
     let load_b = sh.load_b;
-    sh.out_b.assert_preserved(&load_b, "coroutine side", 0x3333);
+    sh.out_b.assert_preserved(&load_b, "coroutine side", 0x3333, false);
     assert_eq!(fpcr(), creator_fpcr, "main's FPCR after the switches");
+}
+
+impl Shared {
+    /// Asserts what `goro_asm_start` handed the entry (recorded by `entry_probe`).
+    #[track_caller]
+    fn assert_entry_state(&self, stack: &TestStack, creator_fpcr: u64) {
+        assert_eq!(self.seen_sp, stack.top() as u64, "sp at entry is not the stack top");
+        assert_eq!(self.seen_sp % 16, 0, "sp not 16-byte aligned at entry");
+        assert_eq!(self.seen_fp, 0, "x29 at entry must be 0 (ends frame-pointer chains)");
+        assert!(in_start(self.seen_lr), "x30 at entry {:#x} is not in goro_asm_start", self.seen_lr);
+        assert_eq!(self.seen_fpcr, creator_fpcr, "initial FPCR is not the creator's");
+    }
+}
+
+#[test]
+fn resume_and_suspend_preserve_registers_and_fpcr() {
+    let stack = TestStack::new(64 * 1024);
+    let mut sh = Shared::new(suspend_regs_body);
+    sh.load_b = Regs::known(0xb, FPCR_B);
+    let load_a = Regs::known(0xa, FPCR_A);
+    let mut out_a = Regs::default();
+    let creator_fpcr = fpcr();
+    let data = (&raw mut *sh).cast::<u8>();
+    // SAFETY: fresh 16-aligned stack top; entry_probe continues in suspend_regs_body,
+    // which never returns; `sh` outlives the context.
+    sh.coro = unsafe { Context::new(stack.top(), entry_probe, data) };
+
+    // Parent -> child by resume with set A loaded; the child suspends with set B loaded.
+    let coro_sp = sh.coro.stack_pointer();
+    // SAFETY: the child is new and suspended; `load_a`/`out_a` are valid.
+    let r = unsafe {
+        call_checked((&raw mut sh.main).cast(), coro_sp, 0x1111, &load_a, &mut out_a, goro_asm_resume, 0)
+    };
+    assert_eq!(r, 0x2222);
+    out_a.assert_preserved(&load_a, "parent side (resume)", 0x2222, true);
+    assert_eq!(sh.first_transfer, 0x1111, "transfer at entry");
+    sh.assert_entry_state(&stack, creator_fpcr);
+
+    // Child's side: resume its probe (suspended in goro_asm_suspend), which stores what
+    // it finds and suspends again.
+    // SAFETY: the child is suspended in its call_checked.
+    let r = unsafe { resume(&raw mut sh.main, &raw const sh.coro, 0x3333) };
+    assert_eq!(r, 0x4444);
+    let load_b = sh.load_b;
+    sh.out_b.assert_preserved(&load_b, "child side (suspend)", 0x3333, false);
+    assert_eq!(fpcr(), creator_fpcr, "parent's FPCR after resume");
+}
+
+/// FPCR.RMode = round toward minus infinity.
+const DOWN: u64 = 2 << 22;
+/// FPCR.RMode = round toward plus infinity, FZ.
+const UP: u64 = (1 << 22) | (1 << 24);
+
+/// Child: reports the FPCR it finds, installs `UP`, suspends, and repeats.
+unsafe extern "C" fn fpcr_child(_transfer: usize, data: *mut u8) -> ! {
+    let sh = data.cast::<Shared>();
+    loop {
+        let found = fpcr();
+        // SAFETY: this context's floating-point code runs under UP from here on, by
+        // design of the test.
+        unsafe { set_fpcr(UP) };
+        // SAFETY: main waits in `resume`; `sh` outlives the context.
+        unsafe { suspend(&raw mut (*sh).coro, &raw const (*sh).main, found as usize) };
+    }
+}
+
+#[test]
+fn each_context_keeps_its_own_fpcr() {
+    let stack = TestStack::new(64 * 1024);
+    let mut sh = Shared::new(fpcr_child);
+    let data = (&raw mut *sh).cast::<u8>();
+    let saved = fpcr();
+    // SAFETY: fresh stack, entry never returns, `sh` outlives it.
+    sh.coro = unsafe { Context::new(stack.top(), fpcr_child, data) };
+    // SAFETY: no floating-point code runs until `saved` is restored below.
+    unsafe { set_fpcr(DOWN) };
+    // SAFETY: the child is suspended (new, then in `suspend`).
+    let first = unsafe { resume(&raw mut sh.main, &raw const sh.coro, 0) } as u64;
+    let parent_after = fpcr();
+    // SAFETY: as above.
+    let second = unsafe { resume(&raw mut sh.main, &raw const sh.coro, 0) } as u64;
+    let parent_after_2 = fpcr();
+    // SAFETY: restores the value read above.
+    unsafe { set_fpcr(saved) };
+    assert_eq!(first, saved, "a new child starts with its creator's FPCR");
+    assert_eq!(parent_after, DOWN, "the parent got its own FPCR back");
+    assert_eq!(second, UP, "the child got its own FPCR back");
+    assert_eq!(parent_after_2, DOWN);
+}
+
+/// The frame constants agree with the layout `goro_asm_init` writes.
+#[test]
+fn init_frame_is_one_frame() {
+    assert_eq!(INIT_FRAME_BYTES, FRAME_BYTES);
+    let stack = TestStack::new(64 * 1024);
+    let sh = Shared::new(report_fpcr);
+    // SAFETY: fresh stack; the context is never run.
+    let c = unsafe { Context::new(stack.top(), entry_probe, (&raw const *sh).cast_mut().cast()) };
+    assert_eq!(stack.top() as usize - c.stack_pointer() as usize, INIT_FRAME_BYTES);
+    // SAFETY: the frame lies inside our mapping; word 3 (+24) is the continuation.
+    let cont = unsafe { c.stack_pointer().cast::<u64>().add(3).read() };
+    assert_eq!(cont, goro_asm_start as *const () as usize as u64, "continuation is goro_asm_start");
 }
 
 /// Entry that reports its FPCR and never runs again.

@@ -469,7 +469,12 @@ goro_asm_switch:
 goro_asm_start:
 .Lstart:
     mov x1, x20                                    // arg 2: data (arg 1, transfer, is in x0)
-    blr x19                                        // entry(transfer, data); never returns
+    adr x30, .Lstart_never                         // a return address inside this FDE, set
+    br x19                                         // by hand: a `blr` would push a return-
+                                                   // stack entry nothing pops (entry never
+                                                   // returns) and the child's first suspend
+                                                   // would mispredict; entry(transfer, data)
+.Lstart_never:
     brk #0x1                                       // unreachable: trap (SIGTRAP) if it did
     .cfi_endproc
     .size goro_asm_start, . - goro_asm_start

@@ -55,6 +55,7 @@ pub unsafe fn suspend(self_sp: *mut *mut u8, parent_sp: *mut u8, transfer: usize
     // else caller-saved is declared clobbered.
     unsafe {
         core::arch::asm!(
+            // On entry: x0 = self_sp, x1 = parent_sp, x2 = transfer, sp = ours (16-aligned).
             "adr x30, 2f",               // continuation: label 2 below
             "b {suspend}",               // saves us into *x0, rets into the parent
             "2:",                        // resumed: x0 = transfer

@@ -1,8 +1,9 @@
 //! Architecture dispatch: exactly one routine file per supported target.
 //!
 //! Each architecture module assembles its `.S` file with `global_asm!`, which defines
-//! the three symbols declared in `crate::ffi` (`goro_asm_init`, `goro_asm_switch`,
-//! `goro_asm_trampoline`), and exports the constants that describe its initial frame.
+//! the routines declared in `crate::ffi` (`goro_asm_init`, `goro_asm_resume`,
+//! `goro_asm_suspend`, `goro_asm_switch`, plus the internal `goro_asm_resume_point` and
+//! `goro_asm_start`), and exports the frame constants and the `suspend` call site.
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "x86_64")] {

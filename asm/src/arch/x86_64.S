@@ -91,8 +91,9 @@
 #          | &resume_point      |  top-88    <- returned sp (INIT_FRAME_BYTES = 88)
 #          +--------------------+
 #
-# goro_asm_start is entered by the resume point's `jmp` with rsp = top-16; its `call`
-# pushes a return address, so `entry` starts with rsp = 8 (mod 16), as the ABI requires.
+# goro_asm_start is entered by the resume point's `jmp` with rsp = top-16; it pushes a
+# return address (by hand, see there), so `entry` starts with rsp = 8 (mod 16), as the
+# ABI requires.
 
     .set MXCSR_CONTROL, 0xffc0           # MXCSR bits 6-15: DAZ, masks, RC, FZ
     .set FPCW_CONTROL, 0x1f3f            # x87 CW: masks, PC, RC, X (reserved bits out)
@@ -301,7 +302,11 @@ goro_asm_switch:
 goro_asm_start:
     movq %rax, %rdi                      # arg 1: transfer
     movq %r12, %rsi                      # arg 2: data
-    call *%rbx                           # entry(transfer, data); it never returns
-    ud2                                  # unreachable: trap if it ever did
+    leaq .Lstart_never(%rip), %rcx       # a return address inside this CFI, pushed by
+    pushq %rcx                           # hand: a `call` would leave a return-stack
+    jmp *%rbx                            # entry that nothing pops (entry never returns),
+                                         # and the child's first suspend would mispredict
+.Lstart_never:
+    ud2                                  # unreachable: trap if entry ever returned
     .cfi_endproc
     .size goro_asm_start, .-goro_asm_start
