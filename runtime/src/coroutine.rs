@@ -218,8 +218,8 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
     where
         F: FnOnce(&Yielder<I, Y>, I) -> R + 'static,
     {
+        // Its owner id is 0 (pool invariant 5): an overflow reports "coroutine".
         let stack = PooledStack::acquire(bytes)?;
-        stack.set_owner_id(0);
         let top = stack.top() as usize;
         let layout = Layout::of::<F>(top);
         debug_assert!(layout.context_top - goro_asm::MIN_STACK_BYTES > stack.limit() as usize);
