@@ -53,7 +53,9 @@ fn switch_cost() {
         }
     }
     let ns = start.elapsed().as_nanos() as f64 / N as f64;
-    println!("   {N} round trips (resume + suspend = 2 switches): {ns:.2} ns each (checksum {acc})");
+    println!(
+        "   {N} round trips (resume + suspend = 2 switches): {ns:.2} ns each (checksum {acc})"
+    );
     println!("   the routine saves rbx rbp r12-r15, MXCSR and the x87 control word (x86_64),");
     println!("   or x19-x28, fp, lr, d8-d15 and FPCR (aarch64); see asm/src/arch/*.S");
     println!("   (for real numbers: cargo bench -p goro-benches --bench coroutine)\n");
@@ -77,7 +79,11 @@ fn lazy_stacks() {
     let stats = goro::stack::stats();
     println!("   10,000 suspended coroutines, 256 KiB maximum stack each");
     if let (Some(b), Some(a)) = (before, after) {
-        println!("   resident memory grew by {} KiB: {:.1} KiB per coroutine", a.saturating_sub(b), (a.saturating_sub(b)) as f64 / 10_000.0);
+        println!(
+            "   resident memory grew by {} KiB: {:.1} KiB per coroutine",
+            a.saturating_sub(b),
+            (a.saturating_sub(b)) as f64 / 10_000.0
+        );
     }
     println!(
         "   stack pool: {} arenas, {} MiB of address space reserved, {} stacks in use, guards by {:?}",

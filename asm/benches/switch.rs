@@ -93,7 +93,10 @@ fn raw_switch(c: &mut Criterion) {
             })
             .collect();
         runs.sort_by(f64::total_cmp);
-        println!("raw_switch: median {:.1} TSC ticks per switch (21 runs of {N} round trips)", runs[10]);
+        println!(
+            "raw_switch: median {:.1} TSC ticks per switch (21 runs of {N} round trips)",
+            runs[10]
+        );
     }
 }
 

@@ -84,16 +84,21 @@ mod ffi {
         pub fn goro_asm_init(stack_top: *mut u8, entry: Entry, data: *mut u8) -> *mut u8;
         /// Saves the current context into `*from_sp`, resumes `to_sp`, returns the
         /// transfer value handed to the current context when it is resumed later.
-        pub fn goro_asm_switch(from_sp: *mut *mut u8, to_sp: *mut u8, transfer: usize)
-            -> usize;
+        pub fn goro_asm_switch(from_sp: *mut *mut u8, to_sp: *mut u8, transfer: usize) -> usize;
         /// Saves the current context as the parent in `*parent_sp` and calls into the
         /// suspended context `child_sp`; returns when the child suspends.
-        pub fn goro_asm_resume(parent_sp: *mut *mut u8, child_sp: *mut u8, transfer: usize)
-            -> usize;
+        pub fn goro_asm_resume(
+            parent_sp: *mut *mut u8,
+            child_sp: *mut u8,
+            transfer: usize,
+        ) -> usize;
         /// Saves the current context into `*self_sp` and returns into the parent
         /// `parent_sp`. Rust enters it without a call (see `arch::suspend`).
-        pub fn goro_asm_suspend(self_sp: *mut *mut u8, parent_sp: *mut u8, transfer: usize)
-            -> usize;
+        pub fn goro_asm_suspend(
+            self_sp: *mut *mut u8,
+            parent_sp: *mut u8,
+            transfer: usize,
+        ) -> usize;
     }
 }
 

@@ -21,8 +21,9 @@
 
 use core::arch::{asm, naked_asm};
 use core::mem::offset_of;
-use std::ptr;
+mod common;
 
+use common::TestStack;
 use goro_asm::raw::{goro_asm_resume, goro_asm_suspend, goro_asm_switch};
 use goro_asm::{resume, suspend, switch, Context, FRAME_BYTES, INIT_FRAME_BYTES};
 
@@ -38,44 +39,6 @@ type Routine = unsafe extern "C" fn(*mut *mut u8, *mut u8, usize) -> usize;
 const FPCR_A: u64 = (3 << 22) | (1 << 24);
 /// FPCR.RMode = round toward +infinity, DN = default NaN, AHP = alternative half.
 const FPCR_B: u64 = (1 << 22) | (1 << 25) | (1 << 26);
-
-/// An mmap'd stack with a PROT_NONE page below it, unmapped on drop.
-struct TestStack {
-    base: *mut u8,
-    len: usize,
-}
-
-impl TestStack {
-    fn new(len: usize) -> TestStack {
-        // SAFETY: anonymous private mapping; no existing memory is affected.
-        let base = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(base, libc::MAP_FAILED, "mmap failed");
-        // SAFETY: the first page is part of the mapping we just made.
-        let r = unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) };
-        assert_eq!(r, 0);
-        TestStack { base: base.cast(), len }
-    }
-
-    fn top(&self) -> *mut u8 {
-        self.base.wrapping_add(self.len)
-    }
-}
-
-impl Drop for TestStack {
-    fn drop(&mut self) {
-        // SAFETY: the mapping was made by `new` and nothing runs on it any more.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
-    }
-}
 
 fn fpcr() -> u64 {
     let v: u64;
@@ -140,7 +103,10 @@ impl Regs {
         }
         assert_eq!(self.fp, want.fp, "{side}: x29 not preserved");
         if check_lr {
-            assert_eq!(self.lr, self.lr_expected, "{side}: x30 not preserved (wrong return address)");
+            assert_eq!(
+                self.lr, self.lr_expected,
+                "{side}: x30 not preserved (wrong return address)"
+            );
         }
         assert_eq!(self.sp, self.sp_expected, "{side}: sp not preserved");
         for i in 0..8 {
@@ -379,7 +345,15 @@ fn callee_saved_registers_and_fpcr_survive_both_ways() {
     let coro_sp = sh.coro.stack_pointer();
     // SAFETY: the context is new and suspended; `load_a`/`out_a` are valid.
     let r = unsafe {
-        call_checked((&raw mut sh.main).cast(), coro_sp, 0x1111, &load_a, &mut out_a, goro_asm_switch, 0)
+        call_checked(
+            (&raw mut sh.main).cast(),
+            coro_sp,
+            0x1111,
+            &load_a,
+            &mut out_a,
+            goro_asm_switch,
+            0,
+        )
     };
     assert_eq!(r, 0x2222);
     out_a.assert_preserved(&load_a, "main side", 0x2222, false);
@@ -402,7 +376,11 @@ impl Shared {
         assert_eq!(self.seen_sp, stack.top() as u64, "sp at entry is not the stack top");
         assert_eq!(self.seen_sp % 16, 0, "sp not 16-byte aligned at entry");
         assert_eq!(self.seen_fp, 0, "x29 at entry must be 0 (ends frame-pointer chains)");
-        assert!(in_start(self.seen_lr), "x30 at entry {:#x} is not in goro_asm_start", self.seen_lr);
+        assert!(
+            in_start(self.seen_lr),
+            "x30 at entry {:#x} is not in goro_asm_start",
+            self.seen_lr
+        );
         assert_eq!(self.seen_fpcr, creator_fpcr, "initial FPCR is not the creator's");
     }
 }
@@ -424,7 +402,15 @@ fn resume_and_suspend_preserve_registers_and_fpcr() {
     let coro_sp = sh.coro.stack_pointer();
     // SAFETY: the child is new and suspended; `load_a`/`out_a` are valid.
     let r = unsafe {
-        call_checked((&raw mut sh.main).cast(), coro_sp, 0x1111, &load_a, &mut out_a, goro_asm_resume, 0)
+        call_checked(
+            (&raw mut sh.main).cast(),
+            coro_sp,
+            0x1111,
+            &load_a,
+            &mut out_a,
+            goro_asm_resume,
+            0,
+        )
     };
     assert_eq!(r, 0x2222);
     out_a.assert_preserved(&load_a, "parent side (resume)", 0x2222, true);

@@ -5,52 +5,10 @@
 //! different garbage into all of them before switching back, and then stores what it
 //! finds. Only the switch routine can have put the known values back.
 
-use std::ptr;
+mod common;
 
+use common::TestStack;
 use goro_asm::{switch, Context};
-
-/// An mmap'd stack with a PROT_NONE page below it, registered with valgrind (a no-op
-/// natively), unmapped on drop.
-struct TestStack {
-    base: *mut u8,
-    len: usize,
-    valgrind_id: usize,
-}
-
-impl TestStack {
-    fn new(len: usize) -> TestStack {
-        // SAFETY: anonymous private mapping; no existing memory is affected.
-        let base = unsafe {
-            libc::mmap(
-                ptr::null_mut(),
-                len,
-                libc::PROT_READ | libc::PROT_WRITE,
-                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE,
-                -1,
-                0,
-            )
-        };
-        assert_ne!(base, libc::MAP_FAILED, "mmap failed");
-        // SAFETY: the first page is part of the mapping we just made.
-        let r = unsafe { libc::mprotect(base, 4096, libc::PROT_NONE) };
-        assert_eq!(r, 0);
-        let base = base.cast::<u8>();
-        let valgrind_id = goro_stack::valgrind::stack_register(base.wrapping_add(4096), base.wrapping_add(len));
-        TestStack { base, len, valgrind_id }
-    }
-
-    fn top(&self) -> *mut u8 {
-        self.base.wrapping_add(self.len)
-    }
-}
-
-impl Drop for TestStack {
-    fn drop(&mut self) {
-        goro_stack::valgrind::stack_deregister(self.valgrind_id);
-        // SAFETY: the mapping was made by `new` and nothing runs on it any more.
-        unsafe { libc::munmap(self.base.cast(), self.len) };
-    }
-}
 
 /// Shared between the test thread and a context: the two saved contexts.
 #[repr(C)]
@@ -64,7 +22,8 @@ unsafe extern "C" fn echo_entry(mut transfer: usize, data: *mut u8) -> ! {
     let pair = data.cast::<Pair>();
     loop {
         // SAFETY: `pair` outlives the context; main holds the suspended test thread.
-        transfer = unsafe { switch(&raw mut (*pair).coro, &raw const (*pair).main, transfer * 2 + 1) };
+        transfer =
+            unsafe { switch(&raw mut (*pair).coro, &raw const (*pair).main, transfer * 2 + 1) };
     }
 }
 
@@ -86,7 +45,9 @@ unsafe extern "C" fn child_entry(mut transfer: usize, data: *mut u8) -> ! {
     let pair = data.cast::<Pair>();
     loop {
         // SAFETY: `pair` outlives the context; main is the parent waiting in `resume`.
-        transfer = unsafe { goro_asm::suspend(&raw mut (*pair).coro, &raw const (*pair).main, transfer * 3) };
+        transfer = unsafe {
+            goro_asm::suspend(&raw mut (*pair).coro, &raw const (*pair).main, transfer * 3)
+        };
     }
 }
 
@@ -117,7 +78,8 @@ unsafe extern "C" fn nest_a(mut transfer: usize, data: *mut u8) -> ! {
     let n = data.cast::<Nest>();
     loop {
         // SAFETY: b is suspended while a runs; `n` outlives both.
-        let from_b = unsafe { goro_asm::resume(&raw mut (*n).a_as_parent, &raw const (*n).b, transfer + 1) };
+        let from_b =
+            unsafe { goro_asm::resume(&raw mut (*n).a_as_parent, &raw const (*n).b, transfer + 1) };
         // SAFETY: main waits in `resume` for a.
         transfer = unsafe { goro_asm::suspend(&raw mut (*n).a, &raw const (*n).main, from_b + 1) };
     }
@@ -127,7 +89,9 @@ unsafe extern "C" fn nest_b(mut transfer: usize, data: *mut u8) -> ! {
     let n = data.cast::<Nest>();
     loop {
         // SAFETY: a waits in `resume` for b.
-        transfer = unsafe { goro_asm::suspend(&raw mut (*n).b, &raw const (*n).a_as_parent, transfer * 2) };
+        transfer = unsafe {
+            goro_asm::suspend(&raw mut (*n).b, &raw const (*n).a_as_parent, transfer * 2)
+        };
     }
 }
 
@@ -135,7 +99,12 @@ unsafe extern "C" fn nest_b(mut transfer: usize, data: *mut u8) -> ! {
 fn nested_resume() {
     let sa = TestStack::new(64 * 1024);
     let sb = TestStack::new(64 * 1024);
-    let mut n = Nest { main: Context::empty(), a: Context::empty(), a_as_parent: Context::empty(), b: Context::empty() };
+    let mut n = Nest {
+        main: Context::empty(),
+        a: Context::empty(),
+        a_as_parent: Context::empty(),
+        b: Context::empty(),
+    };
     let data = (&raw mut n).cast::<u8>();
     // SAFETY: fresh stacks, entries never return, `n` outlives both contexts.
     unsafe {
@@ -194,7 +163,11 @@ fn three_way_ring() {
 /// Deep recursion on a context, with floating point, to catch a corrupted frame.
 unsafe extern "C" fn fib_entry(transfer: usize, data: *mut u8) -> ! {
     fn fib(n: u64) -> u64 {
-        if n < 2 { n } else { fib(n - 1) + fib(n - 2) }
+        if n < 2 {
+            n
+        } else {
+            fib(n - 1) + fib(n - 2)
+        }
     }
     fn harmonic(n: u32) -> f64 {
         (1..=n).map(|k| 1.0 / f64::from(k)).sum()
@@ -241,27 +214,32 @@ mod x86_64 {
     const KNOWN_MXCSR: u32 = 0x1f80 | 0x6000 | 0x8000 | 0x0040;
     /// The x87 control-word bits checked: valgrind keeps only the rounding control.
     fn fpcw_checked_bits() -> u16 {
-        if goro_stack::valgrind::running_on_valgrind() { 0x0c00 } else { 0xffff }
+        if goro_stack::valgrind::running_on_valgrind() {
+            0x0c00
+        } else {
+            0xffff
+        }
     }
     /// The MXCSR bits valgrind emulates (it ignores FTZ and DAZ).
     fn mxcsr_checked_bits() -> u32 {
-        if goro_stack::valgrind::running_on_valgrind() { 0x7fc0 & !0x0040 } else { 0xffc0 }
+        if goro_stack::valgrind::running_on_valgrind() {
+            0x7fc0 & !0x0040
+        } else {
+            0xffc0
+        }
     }
     /// Round toward zero, single precision, all exceptions masked.
     const KNOWN_FPCW: u16 = 0x0c7f;
 
-    /// Loads KNOWN into rbx rbp r12-r15 and the control words, switches to `to`, and
-    /// writes what it finds on return to `out` ([rbx rbp r12 r13 r14 r15, mxcsr|fpcw<<32]).
-    /// Returns the transfer value it was resumed with.
-    ///
-    /// # Safety
-    /// `from`/`to` as for `goro_asm_switch`; `out` points to 7 writable u64.
-    #[unsafe(naked)]
-    unsafe extern "C" fn switch_with_known_registers(
-        from: *mut *mut u8,
-        to: *mut u8,
-        out: *mut u64,
-    ) -> usize {
+    /// Defines `$name(from, to, out)`: loads KNOWN into rbx rbp r12-r15 and the control
+    /// words, calls `$routine(from, to, 7)`, and writes what it finds on return to `out`
+    /// ([rbx rbp r12 r13 r14 r15, mxcsr|fpcw<<32]). Returns the transfer value it got.
+    macro_rules! known_register_probe {
+        ($name:ident, $routine:path) => {
+            /// # Safety
+            /// `from`/`to` as for the routine; `out` points to 7 writable u64.
+            #[unsafe(naked)]
+            unsafe extern "C" fn $name(from: *mut *mut u8, to: *mut u8, out: *mut u64) -> usize {
         naked_asm!(
             // On entry: rdi = from, rsi = to, rdx = out, rsp = 8 (mod 16).
             "push rbp",
@@ -313,9 +291,14 @@ mod x86_64 {
             k5 = const KNOWN[5],
             mxcsr = const KNOWN_MXCSR,
             fpcw = const KNOWN_FPCW,
-            switch = sym goro_asm_switch,
+            switch = sym $routine,
         )
+            }
+        };
     }
+
+    known_register_probe!(switch_with_known_registers, goro_asm_switch);
+    known_register_probe!(resume_with_known_registers, goro_asm_resume);
 
     /// Entry of the other side: records its entry rsp in `pair.extra`, trashes every
     /// callee-saved register and both control words, then switches back to main
@@ -376,70 +359,6 @@ mod x86_64 {
         let cw = fpcw_checked_bits();
         assert_eq!((out[6] >> 32) as u16 & cw, KNOWN_FPCW & cw, "x87 control word not preserved");
         assert_eq!(pair.extra % 16, 0, "stack not 16-byte aligned at entry: {:#x}", pair.extra);
-    }
-
-    /// Like `switch_with_known_registers`, through `goro_asm_resume`.
-    ///
-    /// # Safety
-    /// `parent`/`child` as for `goro_asm_resume`; `out` points to 7 writable u64.
-    #[unsafe(naked)]
-    unsafe extern "C" fn resume_with_known_registers(
-        parent: *mut *mut u8,
-        child: *mut u8,
-        out: *mut u64,
-    ) -> usize {
-        naked_asm!(
-            "push rbp",
-            "push rbx",
-            "push r12",
-            "push r13",
-            "push r14",
-            "push r15",
-            "sub rsp, 24",
-            "mov [rsp], rdx",
-            "stmxcsr [rsp + 8]",
-            "fnstcw [rsp + 12]",
-            "mov rbx, {k0}",
-            "mov rbp, {k1}",
-            "mov r12, {k2}",
-            "mov r13, {k3}",
-            "mov r14, {k4}",
-            "mov r15, {k5}",
-            "mov dword ptr [rsp + 16], {mxcsr}",
-            "ldmxcsr [rsp + 16]",
-            "mov word ptr [rsp + 20], {fpcw}",
-            "fldcw [rsp + 20]",
-            "mov edx, 7",
-            "call {resume}",
-            "mov rcx, [rsp]",
-            "mov [rcx], rbx",
-            "mov [rcx + 8], rbp",
-            "mov [rcx + 16], r12",
-            "mov [rcx + 24], r13",
-            "mov [rcx + 32], r14",
-            "mov [rcx + 40], r15",
-            "stmxcsr [rcx + 48]",
-            "fnstcw [rcx + 52]",
-            "ldmxcsr [rsp + 8]",
-            "fldcw [rsp + 12]",
-            "add rsp, 24",
-            "pop r15",
-            "pop r14",
-            "pop r13",
-            "pop r12",
-            "pop rbx",
-            "pop rbp",
-            "ret",
-            k0 = const KNOWN[0],
-            k1 = const KNOWN[1],
-            k2 = const KNOWN[2],
-            k3 = const KNOWN[3],
-            k4 = const KNOWN[4],
-            k5 = const KNOWN[5],
-            mxcsr = const KNOWN_MXCSR,
-            fpcw = const KNOWN_FPCW,
-            resume = sym goro_asm_resume,
-        )
     }
 
     /// Child entry: trashes every callee-saved register and both control words, then
@@ -548,7 +467,11 @@ mod x86_64 {
         let second = unsafe { goro_asm::resume(&raw mut pair.main, &raw const pair.coro, 0) };
         let parent_after_2 = read_control_words();
         write_control_words(saved.0, saved.1);
-        assert_eq!((first as u32, (first >> 32) as u16), saved, "a new child starts with its creator's words");
+        assert_eq!(
+            (first as u32, (first >> 32) as u16),
+            saved,
+            "a new child starts with its creator's words"
+        );
         assert_eq!(parent_after, DOWN, "the parent got its own words back");
         assert_eq!((second as u32, (second >> 32) as u16), UP, "the child got its own words back");
         assert_eq!(parent_after_2, DOWN);
@@ -580,7 +503,7 @@ mod x86_64 {
         let data = (&raw mut pair).cast::<u8>();
         let mut saved: u32 = 0;
         let set: u32 = 0x1f80 | 0x2000; // round down
-        // SAFETY: save the current MXCSR, install a non-default one.
+                                        // SAFETY: save the current MXCSR, install a non-default one.
         unsafe {
             core::arch::asm!("stmxcsr [{s}]", "ldmxcsr [{n}]",
                 s = in(reg) &raw mut saved, n = in(reg) &raw const set, options(nostack))
@@ -588,7 +511,9 @@ mod x86_64 {
         // SAFETY: fresh stack, entry never returns, `pair` outlives it.
         pair.coro = unsafe { Context::new(stack.top(), report_control_words, data) };
         // SAFETY: restore the default before running anything else.
-        unsafe { core::arch::asm!("ldmxcsr [{s}]", s = in(reg) &raw const saved, options(nostack)) };
+        unsafe {
+            core::arch::asm!("ldmxcsr [{s}]", s = in(reg) &raw const saved, options(nostack))
+        };
         // SAFETY: coro is suspended.
         let v = unsafe { switch(&raw mut pair.main, &raw const pair.coro, 0) };
         assert_eq!(v as u32, set, "a new context starts with its creator's MXCSR");

@@ -57,9 +57,8 @@ fn create_run_drop(c: &mut Criterion) {
     });
     g.bench_function("corosensei_new_stack", |b| {
         b.iter(|| {
-            let mut co = corosensei::Coroutine::new(
-                |_: &corosensei::Yielder<usize, ()>, x: usize| x + 1,
-            );
+            let mut co =
+                corosensei::Coroutine::new(|_: &corosensei::Yielder<usize, ()>, x: usize| x + 1);
             co.resume(black_box(1))
         })
     });

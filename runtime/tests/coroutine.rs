@@ -183,7 +183,8 @@ fn large_and_zero_sized_values_cross_the_switch() {
     });
     let mut a = [1u64; 512];
     for round in 0..3u64 {
-        let expect: Vec<u64> = a.iter().enumerate().map(|(i, v)| v * 2 + i as u64 + round).collect();
+        let expect: Vec<u64> =
+            a.iter().enumerate().map(|(i, v)| v * 2 + i as u64 + round).collect();
         match co.resume(a) {
             CoroutineResult::Yield(got) => {
                 assert_eq!(&got[..], &expect[..]);
@@ -202,7 +203,11 @@ fn deep_recursion_within_the_limit() {
         let mut local = [0u8; 1024];
         local[0] = n as u8;
         buf[n as usize % 1024] = local[0];
-        if n == 0 { local[0] as u64 } else { recurse(n - 1, &mut local) + u64::from(std::hint::black_box(local)[0]) }
+        if n == 0 {
+            local[0] as u64
+        } else {
+            recurse(n - 1, &mut local) + u64::from(std::hint::black_box(local)[0])
+        }
     }
     // 150 frames of 1-3 KiB each (more in debug builds) on a 1 MiB stack.
     let mut co =
@@ -218,10 +223,16 @@ fn backtrace_inside_a_coroutine_stops_at_its_root() {
         bt.to_string()
     });
     let CoroutineResult::Return(text) = co.resume(()) else { panic!("no return") };
-    let frames = text.lines().filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit())).count();
+    let frames = text
+        .lines()
+        .filter(|l| l.trim_start().chars().next().is_some_and(|c| c.is_ascii_digit()))
+        .count();
     assert!(frames > 0, "empty backtrace:\n{text}");
     assert!(frames < 64, "backtrace walked past the coroutine root ({frames} frames):\n{text}");
-    assert!(!text.contains("backtrace_inside_a_coroutine_stops_at_its_root::h"), "walked into the resumer:\n{text}");
+    assert!(
+        !text.contains("backtrace_inside_a_coroutine_stops_at_its_root::h"),
+        "walked into the resumer:\n{text}"
+    );
 }
 
 #[test]
@@ -309,7 +320,15 @@ fn stack_overflow_reports_and_aborts() {
     use std::os::unix::process::ExitStatusExt;
     let out = run_scenario("overflow");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.signal(), Some(libc::SIGABRT), "status {:?}, stderr:\n{stderr}", out.status);
-    assert!(stderr.contains("runtime: coroutine stack exceeds 262144-byte limit"), "stderr:\n{stderr}");
+    assert_eq!(
+        out.status.signal(),
+        Some(libc::SIGABRT),
+        "status {:?}, stderr:\n{stderr}",
+        out.status
+    );
+    assert!(
+        stderr.contains("runtime: coroutine stack exceeds 262144-byte limit"),
+        "stderr:\n{stderr}"
+    );
     assert!(stderr.contains("fatal error: stack overflow"), "stderr:\n{stderr}");
 }

@@ -73,7 +73,8 @@ use crate::{GUARD_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 /// `MADV_GUARD_INSTALL` (Linux 6.13): install guard markers in a range.
 const MADV_GUARD_INSTALL: libc::c_int = 102;
 /// Number of size classes: powers of two from 2^14 (16 KiB) to 2^30 (1 GiB).
-pub(crate) const NCLASSES: usize = (MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros() + 1) as usize;
+pub(crate) const NCLASSES: usize =
+    (MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros() + 1) as usize;
 /// Capacity of the fault-address registry (arenas per process).
 pub(crate) const MAX_ARENAS: usize = 4096;
 /// Address space one arena may span at most (4 GiB on 64-bit, 256 MiB on 32-bit).
@@ -128,7 +129,9 @@ fn choose_guard_mode() -> GuardMode {
         Some(GuardMode::Mprotect) => GuardMode::Mprotect,
         Some(GuardMode::Madvise) => match probe_madvise_guard() {
             Ok(()) => GuardMode::Madvise,
-            Err(e) => panic!("goro: {GUARD_ENV}=madvise but this kernel rejects MADV_GUARD_INSTALL: {e}"),
+            Err(e) => {
+                panic!("goro: {GUARD_ENV}=madvise but this kernel rejects MADV_GUARD_INSTALL: {e}")
+            }
         },
         None => match probe_madvise_guard() {
             Ok(()) => GuardMode::Madvise,
@@ -259,7 +262,8 @@ pub(crate) struct FaultInfo {
 }
 
 /// Fault-address registry: arenas by index (invariant 2).
-static REGISTRY: [AtomicPtr<Arena>; MAX_ARENAS] = [const { AtomicPtr::new(ptr::null_mut()) }; MAX_ARENAS];
+static REGISTRY: [AtomicPtr<Arena>; MAX_ARENAS] =
+    [const { AtomicPtr::new(ptr::null_mut()) }; MAX_ARENAS];
 /// Number of published entries in [`REGISTRY`].
 static REGISTERED: AtomicUsize = AtomicUsize::new(0);
 /// Serializes arena creation (registry index assignment, mapping count).
@@ -291,7 +295,8 @@ impl Arena {
         }
         let mut n = nslots.max(1);
         let base = loop {
-            let len = n.checked_mul(stride).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+            let len =
+                n.checked_mul(stride).ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
             // SAFETY: a fresh anonymous mapping at an address the kernel chooses; it
             // aliases nothing.
             let p = unsafe {
@@ -325,8 +330,9 @@ impl Arena {
         // SAFETY: `[base, base + len)` is the mapping just created. Failure (a kernel
         // without transparent huge pages answers EINVAL) only costs memory, never safety.
         unsafe { libc::madvise(base as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE) };
-        let meta: Box<[SlotMeta]> =
-            (0..n).map(|_| SlotMeta { owner: AtomicU64::new(0), vg_id: AtomicU32::new(0) }).collect();
+        let meta: Box<[SlotMeta]> = (0..n)
+            .map(|_| SlotMeta { owner: AtomicU64::new(0), vg_id: AtomicU32::new(0) })
+            .collect();
         let arena: &'static Arena = Box::leak(Box::new(Arena {
             base,
             stride,
@@ -441,7 +447,9 @@ impl Arena {
             let n = chunk.min(len - off);
             // SAFETY: `[base + off, base + off + n)` is inside our mapping, and `vec`
             // holds one byte for each of its `n / page <= 16384` pages.
-            let rc = unsafe { libc::mincore((self.base + off) as *mut libc::c_void, n, vec.as_mut_ptr()) };
+            let rc = unsafe {
+                libc::mincore((self.base + off) as *mut libc::c_void, n, vec.as_mut_ptr())
+            };
             if rc == 0 {
                 total += vec[..n / page].iter().filter(|&&b| b & 1 != 0).count() * page;
             }
@@ -557,7 +565,10 @@ mod tests {
         assert_eq!(slots_for(1, stride), 128);
         assert_eq!(slots_for(20, stride), ARENA_MAX_BYTES / stride);
         assert_eq!(slots_for(100, stride), ARENA_MAX_BYTES / stride);
-        assert_eq!(slots_for(0, MAX_STACK_SIZE + GUARD_SIZE), (ARENA_MAX_BYTES / (MAX_STACK_SIZE + GUARD_SIZE)).max(1));
+        assert_eq!(
+            slots_for(0, MAX_STACK_SIZE + GUARD_SIZE),
+            (ARENA_MAX_BYTES / (MAX_STACK_SIZE + GUARD_SIZE)).max(1)
+        );
         // A million default stacks fit in well under 200 arenas.
         let (mut slots, mut arenas) = (0, 0);
         while slots < 1_000_000 {

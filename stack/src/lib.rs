@@ -61,7 +61,9 @@ pub const GUARD_SIZE: usize = 16 * 1024;
 pub fn validate_stack_size(bytes: usize) -> io::Result<usize> {
     // Valid iff it is MIN << k for k in 0..=16: one tzcnt, one shift, two compares.
     let k = bytes.trailing_zeros().wrapping_sub(MIN_STACK_SIZE.trailing_zeros());
-    if k <= MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros() && bytes == MIN_STACK_SIZE << k {
+    if k <= MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros()
+        && bytes == MIN_STACK_SIZE << k
+    {
         Ok(bytes)
     } else {
         Err(invalid_stack_size(bytes))
@@ -77,7 +79,10 @@ fn invalid_stack_size(bytes: usize) -> io::Error {
     } else {
         "is above the 1 GiB maximum"
     };
-    io::Error::new(io::ErrorKind::InvalidInput, format!("goro: stack size {bytes} {why} (16 KiB ..= 1 GiB)"))
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("goro: stack size {bytes} {why} (16 KiB ..= 1 GiB)"),
+    )
 }
 
 /// A region of memory that code can run on as its call stack.

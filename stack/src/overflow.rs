@@ -64,7 +64,8 @@ struct PrevActions(UnsafeCell<[MaybeUninit<libc::sigaction>; 2]>);
 // afterwards.
 unsafe impl Sync for PrevActions {}
 
-static PREV: PrevActions = PrevActions(UnsafeCell::new([MaybeUninit::uninit(), MaybeUninit::uninit()]));
+static PREV: PrevActions =
+    PrevActions(UnsafeCell::new([MaybeUninit::uninit(), MaybeUninit::uninit()]));
 static INSTALL: Once = Once::new();
 
 /// Prepares the calling thread to run code on goro stacks: installs the overflow
@@ -209,7 +210,8 @@ unsafe fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, ctx: *mut libc::c_
     }
     if prev.sa_flags & libc::SA_SIGINFO != 0 {
         // SAFETY: with SA_SIGINFO the previous installer stored a three-argument handler.
-        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) = unsafe { std::mem::transmute(h) };
+        let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(h) };
         f(sig, info, ctx);
     } else {
         // SAFETY: without SA_SIGINFO the previous installer stored a one-argument handler.
@@ -247,14 +249,25 @@ impl AltStack {
         let len = ALTSTACK_SIZE + page;
         // SAFETY: a fresh anonymous mapping chosen by the kernel; it aliases nothing.
         let p = unsafe {
-            libc::mmap(ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0)
+            libc::mmap(
+                ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
         };
         if p == libc::MAP_FAILED {
             return; // overflow would then die by SIGSEGV: degraded, not unsafe
         }
         // SAFETY: the lowest page of our fresh mapping becomes the guard.
         unsafe { libc::mprotect(p, page, libc::PROT_NONE) };
-        let st = libc::stack_t { ss_sp: (p as usize + page) as *mut libc::c_void, ss_flags: 0, ss_size: ALTSTACK_SIZE };
+        let st = libc::stack_t {
+            ss_sp: (p as usize + page) as *mut libc::c_void,
+            ss_flags: 0,
+            ss_size: ALTSTACK_SIZE,
+        };
         // SAFETY: `st` describes readable, writable memory we own for the thread's life.
         let rc = unsafe { libc::sigaltstack(&st, ptr::null_mut()) };
         if rc == 0 {
@@ -284,7 +297,8 @@ impl Drop for AltStack {
             return; // running on it (cannot happen in a TLS destructor): leak it
         }
         if cur.ss_sp as usize == base + page_size() && cur.ss_flags & libc::SS_DISABLE == 0 {
-            let off = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+            let off =
+                libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
             // SAFETY: disabling the alternate stack has no memory effects.
             unsafe { libc::sigaltstack(&off, ptr::null_mut()) };
         }

@@ -792,7 +792,8 @@ mod tests {
     #[test]
     fn cache_spills_to_global_trimmed() {
         let size = 512 * 1024;
-        let stacks: Vec<_> = (0..CACHE_CAP * 2).map(|_| PooledStack::acquire(size).unwrap()).collect();
+        let stacks: Vec<_> =
+            (0..CACHE_CAP * 2).map(|_| PooledStack::acquire(size).unwrap()).collect();
         drop(stacks);
         let st = lock(&CLASSES[class_of(size)]);
         assert!(st.free.len() >= CACHE_CAP);

@@ -20,7 +20,8 @@ fn million_stacks_fit_the_map_count() {
     let (maps0, rss0, pte0) = (map_lines(), status_bytes("VmRSS"), status_bytes("VmPTE"));
     let mut stacks = Vec::with_capacity(COUNT);
     for i in 0..COUNT {
-        let s = PooledStack::acquire(DEFAULT_STACK_SIZE).unwrap_or_else(|e| panic!("stack {i}: {e}"));
+        let s =
+            PooledStack::acquire(DEFAULT_STACK_SIZE).unwrap_or_else(|e| panic!("stack {i}: {e}"));
         // SAFETY: one byte below the top lies inside the stack we own.
         unsafe { s.top().sub(64).write(1) };
         stacks.push(s);
@@ -52,7 +53,11 @@ fn million_stacks_fit_the_map_count() {
     assert!(st.slots_pooled >= COUNT, "{st:?}");
     goro_stack::scavenge();
     let rss2 = status_bytes("VmRSS");
-    eprintln!("released in {t_release:?}; after scavenge RSS {} MiB (peak {} MiB)", rss2 >> 20, rss1 >> 20);
+    eprintln!(
+        "released in {t_release:?}; after scavenge RSS {} MiB (peak {} MiB)",
+        rss2 >> 20,
+        rss1 >> 20
+    );
     assert!(rss2 < rss1 / 4, "scavenge left {rss2} bytes resident");
     assert!(t0.elapsed().as_secs() < 60);
 }

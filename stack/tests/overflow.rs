@@ -41,7 +41,7 @@ fn subprocess_entry() {
         "overflow0" => overflow_on_pooled_stack(0),
         "segv" => {
             drop(PooledStack::acquire(DEFAULT_STACK_SIZE).unwrap()); // handler installed
-            // SAFETY: none — this read faults on purpose (address 16 is never mapped).
+                                                                     // SAFETY: none — this read faults on purpose (address 16 is never mapped).
             let v = unsafe { std::ptr::read_volatile(16 as *const u64) };
             unreachable!("read {v} from address 16");
         }
@@ -59,7 +59,8 @@ fn subprocess_entry() {
             // Still alive and usable: pooled stacks come back without new mappings.
             let n = held.len();
             drop(held);
-            let again: Vec<_> = (0..n).map(|_| PooledStack::acquire(DEFAULT_STACK_SIZE).unwrap()).collect();
+            let again: Vec<_> =
+                (0..n).map(|_| PooledStack::acquire(DEFAULT_STACK_SIZE).unwrap()).collect();
             println!("REACQUIRED {}", again.len());
         }
         "badenv" => {
@@ -79,7 +80,10 @@ fn overflow_reports_goroutine_and_aborts() {
     for mode in ["", "madvise", "mprotect"] {
         let out = run_child(ENTRY, "overflow7", &[("GORO_STACK_GUARD", mode)]);
         let err = stderr(&out);
-        assert!(err.contains("runtime: goroutine 7 stack exceeds 262144-byte limit\n"), "{mode}: {err}");
+        assert!(
+            err.contains("runtime: goroutine 7 stack exceeds 262144-byte limit\n"),
+            "{mode}: {err}"
+        );
         assert!(err.contains("fatal error: stack overflow\n"), "{mode}: {err}");
         assert_eq!(out.status.signal(), Some(libc::SIGABRT), "{mode}: {:?} {err}", out.status);
     }

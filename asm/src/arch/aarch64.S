@@ -215,6 +215,25 @@
     .set GORO_FRAME_D14,    160  // d14, d15 pair
     .set GORO_FRAME_SIZE,   176  // whole frame, a multiple of 16 (FRAME_BYTES)
 
+// Pushes a suspended frame for the code that branched here (x30 = its continuation):
+// resume word, FPCR, frame record, x19-x28, d8-d15. Leaves x9 = the current FPCR;
+// clobbers x10.
+    .macro SAVE_SUSPENDED_FRAME
+    mrs x9, fpcr                                   // x9 = the current FPCR
+    adr x10, .Lresume_point                        // the frame's resume word
+    stp x10, x9, [sp, #-GORO_FRAME_SIZE]!          // sp -= 176; resume point, FPCR
+    stp x29, x30, [sp, #GORO_FRAME_FP]             // x29; x30 = continuation
+    stp x19, x20, [sp, #GORO_FRAME_X19]            // callee-saved GPRs
+    stp x21, x22, [sp, #GORO_FRAME_X21]
+    stp x23, x24, [sp, #GORO_FRAME_X23]
+    stp x25, x26, [sp, #GORO_FRAME_X25]
+    stp x27, x28, [sp, #GORO_FRAME_X27]
+    stp d8, d9, [sp, #GORO_FRAME_D8]               // callee-saved FP registers
+    stp d10, d11, [sp, #GORO_FRAME_D10]
+    stp d12, d13, [sp, #GORO_FRAME_D12]
+    stp d14, d15, [sp, #GORO_FRAME_D14]
+    .endm
+
     .text
 
 // ---------------------------------------------------------------------------------
@@ -385,19 +404,7 @@ goro_asm_resume_point:
     .hidden goro_asm_suspend
     .type goro_asm_suspend, %function
 goro_asm_suspend:
-    mrs x9, fpcr                                   // x9 = our FPCR
-    adr x10, .Lresume_point                        // our frame's resume word
-    stp x10, x9, [sp, #-GORO_FRAME_SIZE]!          // sp -= 176; resume point, FPCR
-    stp x29, x30, [sp, #GORO_FRAME_FP]             // x29; x30 = continuation
-    stp x19, x20, [sp, #GORO_FRAME_X19]            // callee-saved GPRs
-    stp x21, x22, [sp, #GORO_FRAME_X21]
-    stp x23, x24, [sp, #GORO_FRAME_X23]
-    stp x25, x26, [sp, #GORO_FRAME_X25]
-    stp x27, x28, [sp, #GORO_FRAME_X27]
-    stp d8, d9, [sp, #GORO_FRAME_D8]               // callee-saved FP registers
-    stp d10, d11, [sp, #GORO_FRAME_D10]
-    stp d12, d13, [sp, #GORO_FRAME_D12]
-    stp d14, d15, [sp, #GORO_FRAME_D14]
+    SAVE_SUSPENDED_FRAME                           // x9 = our FPCR afterwards
     mov x11, sp
     str x11, [x0]                                  // *self_sp = sp: we are completely saved
     ldp x30, x10, [x1, #GORO_FRAME_RESUME]         // x30 = .Lresume_back; x10 = its FPCR
@@ -423,19 +430,8 @@ goro_asm_suspend:
     .hidden goro_asm_switch
     .type goro_asm_switch, %function
 goro_asm_switch:
-    mrs x9, fpcr                                   // x9 = our FPCR (the resume point reads it)
-    adr x10, .Lresume_point                        // a suspended frame like suspend's
-    stp x10, x9, [sp, #-GORO_FRAME_SIZE]!          // sp -= 176; resume point, FPCR
-    stp x29, x30, [sp, #GORO_FRAME_FP]             // x29; x30 = continuation
-    stp x19, x20, [sp, #GORO_FRAME_X19]            // callee-saved GPRs
-    stp x21, x22, [sp, #GORO_FRAME_X21]
-    stp x23, x24, [sp, #GORO_FRAME_X23]
-    stp x25, x26, [sp, #GORO_FRAME_X25]
-    stp x27, x28, [sp, #GORO_FRAME_X27]
-    stp d8, d9, [sp, #GORO_FRAME_D8]               // callee-saved FP registers
-    stp d10, d11, [sp, #GORO_FRAME_D10]
-    stp d12, d13, [sp, #GORO_FRAME_D12]
-    stp d14, d15, [sp, #GORO_FRAME_D14]
+    SAVE_SUSPENDED_FRAME                           // like suspend's; x9 = our FPCR,
+                                                   // which the resume point reads
     ldr x11, [x1, #GORO_FRAME_RESUME]              // the target's resume point ...
     br x11                                         // ... stores our sp into *from_sp and
                                                    //     restores the target

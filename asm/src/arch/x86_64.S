@@ -98,6 +98,39 @@
     .set MXCSR_CONTROL, 0xffc0           # MXCSR bits 6-15: DAZ, masks, RC, FZ
     .set FPCW_CONTROL, 0x1f3f            # x87 CW: masks, PC, RC, X (reserved bits out)
 
+# Pushes a suspended frame (see the diagram) for the code that called or jumped here;
+# the continuation is already on top of the stack. Clobbers rax.
+    .macro SAVE_SUSPENDED_FRAME
+    pushq %rbp                           # callee-saved GPRs
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp                        # control words
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    leaq goro_asm_resume_point(%rip), %rax
+    pushq %rax                           # the resume point completes the frame
+    .endm
+
+# Makes the control words of frame \new current, given that frame \cur holds the
+# current ones: each is loaded only if its control bits differ (ldmxcsr and fldcw are
+# slow). Clobbers eax.
+    .macro LOAD_CONTROL_WORDS_IF_CHANGED new, cur
+    movl 8(\new), %eax                   # MXCSR control bits differ? (status ignored)
+    xorl 8(\cur), %eax
+    testl $MXCSR_CONTROL, %eax
+    jz 1f
+    ldmxcsr 8(\new)                      # rare
+1:  movzwl 12(\new), %eax                # x87 control word differs?
+    xorw 12(\cur), %ax
+    testw $FPCW_CONTROL, %ax
+    jz 2f
+    fldcw 12(\new)                       # rare
+2:
+    .endm
+
     .text
 
 # ---------------------------------------------------------------------------------
@@ -190,16 +223,7 @@ goro_asm_resume:
     .type goro_asm_resume_point,@function
 goro_asm_resume_point:
     movq %rsp, (%rdi)                    # the resumer is now completely saved
-    movl 8(%rsi), %eax                   # MXCSR control bits differ? (status bits ignored)
-    xorl 8(%rsp), %eax
-    testl $MXCSR_CONTROL, %eax
-    jnz .Lpoint_mxcsr                    # rare: load it (ldmxcsr is slow)
-.Lpoint_fpcw:
-    movzwl 12(%rsi), %eax                # x87 control word differs?
-    xorw 12(%rsp), %ax
-    testw $FPCW_CONTROL, %ax
-    jnz .Lpoint_fpcw_load                # rare: load it
-.Lpoint_regs:
+    LOAD_CONTROL_WORDS_IF_CHANGED %rsi, %rsp
     leaq 16(%rsi), %rsp                  # switch stacks, past resume point and control words
     popq %r15                            # restore the callee-saved GPRs
     popq %r14
@@ -211,12 +235,6 @@ goro_asm_resume_point:
     popq %rcx                            # continuation of the suspended code
     jmp *%rcx                            # (a jmp, not a ret: the call above is matched by
                                          #  the child's ret in goro_asm_suspend)
-.Lpoint_mxcsr:
-    ldmxcsr 8(%rsi)
-    jmp .Lpoint_fpcw
-.Lpoint_fpcw_load:
-    fldcw 12(%rsi)
-    jmp .Lpoint_regs
     .size goro_asm_resume_point, .-goro_asm_resume_point
 
 # ---------------------------------------------------------------------------------
@@ -230,37 +248,12 @@ goro_asm_resume_point:
     .hidden goro_asm_suspend
     .type goro_asm_suspend,@function
 goro_asm_suspend:
-    pushq %rbp                           # save our callee-saved GPRs
-    pushq %rbx
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    subq $8, %rsp                        # our control words
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    leaq goro_asm_resume_point(%rip), %rax
-    pushq %rax                           # the resume point completes the frame
+    SAVE_SUSPENDED_FRAME
     movq %rsp, (%rdi)                    # we are now completely saved
-    movl 8(%rsi), %eax                   # the parent's MXCSR control bits differ?
-    xorl 8(%rsp), %eax
-    testl $MXCSR_CONTROL, %eax
-    jnz .Lsuspend_mxcsr
-.Lsuspend_fpcw:
-    movzwl 12(%rsi), %eax                # its x87 control word differs?
-    xorw 12(%rsp), %ax
-    testw $FPCW_CONTROL, %ax
-    jnz .Lsuspend_fpcw_load
-.Lsuspend_go:
+    LOAD_CONTROL_WORDS_IF_CHANGED %rsi, %rsp   # the parent's words, if ours differ
     movq %rsi, %rsp                      # the parent's stack: .Lresume_back on top
     movq %rdx, %rax                      # hand `transfer` over
     ret                                  # matches the parent's `call *(%rsi)`
-.Lsuspend_mxcsr:
-    ldmxcsr 8(%rsi)
-    jmp .Lsuspend_fpcw
-.Lsuspend_fpcw_load:
-    fldcw 12(%rsi)
-    jmp .Lsuspend_go
     .size goro_asm_suspend, .-goro_asm_suspend
 
 # ---------------------------------------------------------------------------------
@@ -273,17 +266,7 @@ goro_asm_suspend:
     .hidden goro_asm_switch
     .type goro_asm_switch,@function
 goro_asm_switch:
-    pushq %rbp                           # save our callee-saved GPRs
-    pushq %rbx
-    pushq %r12
-    pushq %r13
-    pushq %r14
-    pushq %r15
-    subq $8, %rsp                        # our control words
-    stmxcsr (%rsp)
-    fnstcw 4(%rsp)
-    leaq goro_asm_resume_point(%rip), %rax
-    pushq %rax                           # a suspended frame like goro_asm_suspend's
+    SAVE_SUSPENDED_FRAME                 # a suspended frame like goro_asm_suspend's
     movq %rsp, (%rdi)                    # saved (the resume point stores it once more)
     jmp *(%rsi)                          # the target's resume point restores it
     .size goro_asm_switch, .-goro_asm_switch
