@@ -118,6 +118,18 @@ fn nested_resume() {
     }
 }
 
+#[test]
+fn init_frame_matches_the_rust_constants() {
+    let stack = TestStack::new(64 * 1024);
+    let mut pair = Pair { main: Context::empty(), coro: Context::empty(), extra: 0 };
+    let data = (&raw mut pair).cast::<u8>();
+    // SAFETY: fresh 16-aligned stack top; the context is never resumed.
+    let ctx = unsafe { Context::new(stack.top(), child_entry, data) };
+    assert_eq!(stack.top() as usize - ctx.stack_pointer() as usize, goro_asm::INIT_FRAME_BYTES);
+    assert!(goro_asm::INIT_FRAME_BYTES >= goro_asm::FRAME_BYTES);
+    assert!(goro_asm::MIN_STACK_BYTES >= goro_asm::INIT_FRAME_BYTES);
+}
+
 /// Two contexts that hand control around a ring main -> a -> b -> main.
 #[repr(C)]
 struct Ring {

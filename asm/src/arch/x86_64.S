@@ -95,6 +95,20 @@
 # return address (by hand, see there), so `entry` starts with rsp = 8 (mod 16), as the
 # ABI requires.
 
+# Frame layout (offsets from the saved sp; see the diagrams above). The Rust side
+# names FRAME_BYTES and INIT_FRAME_BYTES too (arch/x86_64.rs) and asserts them.
+    .set FRAME_RESUME, 0                 # resume point / .Lresume_back
+    .set FRAME_MXCSR, 8                  # MXCSR (4 bytes)
+    .set FRAME_FPCW, 12                  # x87 control word (2 bytes), then 2 padding
+    .set FRAME_R15, 16                   # r15 r14 r13 r12 rbx rbp, 8 bytes each
+    .set FRAME_R14, 24
+    .set FRAME_R13, 32
+    .set FRAME_R12, 40
+    .set FRAME_RBX, 48
+    .set FRAME_RBP, 56
+    .set FRAME_CONT, 64                  # continuation / return into resume's caller
+    .set FRAME_BYTES, 72
+    .set INIT_FRAME_BYTES, 88            # a frame plus 16 bytes of padding at the top
     .set MXCSR_CONTROL, 0xffc0           # MXCSR bits 6-15: DAZ, masks, RC, FZ
     .set FPCW_CONTROL, 0x1f3f            # x87 CW: masks, PC, RC, X (reserved bits out)
 
@@ -118,16 +132,16 @@
 # current ones: each is loaded only if its control bits differ (ldmxcsr and fldcw are
 # slow). Clobbers eax.
     .macro LOAD_CONTROL_WORDS_IF_CHANGED new, cur
-    movl 8(\new), %eax                   # MXCSR control bits differ? (status ignored)
-    xorl 8(\cur), %eax
+    movl FRAME_MXCSR(\new), %eax                   # MXCSR control bits differ? (status ignored)
+    xorl FRAME_MXCSR(\cur), %eax
     testl $MXCSR_CONTROL, %eax
     jz 1f
-    ldmxcsr 8(\new)                      # rare
-1:  movzwl 12(\new), %eax                # x87 control word differs?
-    xorw 12(\cur), %ax
+    ldmxcsr FRAME_MXCSR(\new)                      # rare
+1:  movzwl FRAME_FPCW(\new), %eax                # x87 control word differs?
+    xorw FRAME_FPCW(\cur), %ax
     testw $FPCW_CONTROL, %ax
     jz 2f
-    fldcw 12(\new)                       # rare
+    fldcw FRAME_FPCW(\new)                       # rare
 2:
     .endm
 
@@ -142,22 +156,22 @@
     .type goro_asm_init,@function
 goro_asm_init:
     .cfi_startproc
-    leaq -88(%rdi), %rax                 # rax = sp of the new context (top - INIT_FRAME_BYTES)
-    movq $0, 80(%rax)                    # top-8:  padding
-    movq $0, 72(%rax)                    # top-16: padding; rsp here when goro_asm_start runs
+    leaq -INIT_FRAME_BYTES(%rdi), %rax                 # rax = sp of the new context (top - INIT_FRAME_BYTES)
+    movq $0, FRAME_BYTES+8(%rax)                    # top-8:  padding
+    movq $0, FRAME_BYTES(%rax)                    # top-16: padding; rsp here when goro_asm_start runs
     leaq goro_asm_start(%rip), %rcx
-    movq %rcx, 64(%rax)                  # continuation: goro_asm_start
-    movq $0, 56(%rax)                    # rbp = 0 ends frame-pointer chains
-    movq %rsi, 48(%rax)                  # rbx = entry
-    movq %rdx, 40(%rax)                  # r12 = data
-    movq $0, 32(%rax)                    # r13
-    movq $0, 24(%rax)                    # r14
-    movq $0, 16(%rax)                    # r15
-    stmxcsr 8(%rax)                      # MXCSR of the creator
-    fnstcw 12(%rax)                      # x87 control word of the creator
-    movw $0, 14(%rax)                    # padding
+    movq %rcx, FRAME_CONT(%rax)                  # continuation: goro_asm_start
+    movq $0, FRAME_RBP(%rax)                    # rbp = 0 ends frame-pointer chains
+    movq %rsi, FRAME_RBX(%rax)                  # rbx = entry
+    movq %rdx, FRAME_R12(%rax)                  # r12 = data
+    movq $0, FRAME_R13(%rax)                    # r13
+    movq $0, FRAME_R14(%rax)                    # r14
+    movq $0, FRAME_R15(%rax)                    # r15
+    stmxcsr FRAME_MXCSR(%rax)                      # MXCSR of the creator
+    fnstcw FRAME_FPCW(%rax)                      # x87 control word of the creator
+    movw $0, FRAME_FPCW+2(%rax)                    # padding
     leaq goro_asm_resume_point(%rip), %rcx
-    movq %rcx, (%rax)                    # resume point: the common restore path
+    movq %rcx, FRAME_RESUME(%rax)        # resume point: the common restore path
     ret                                  # return the new context's sp in rax
     .cfi_endproc
     .size goro_asm_init, .-goro_asm_init
@@ -224,7 +238,7 @@ goro_asm_resume:
 goro_asm_resume_point:
     movq %rsp, (%rdi)                    # the resumer is now completely saved
     LOAD_CONTROL_WORDS_IF_CHANGED %rsi, %rsp
-    leaq 16(%rsi), %rsp                  # switch stacks, past resume point and control words
+    leaq FRAME_R15(%rsi), %rsp                  # switch stacks, past resume point and control words
     popq %r15                            # restore the callee-saved GPRs
     popq %r14
     popq %r13
