@@ -126,8 +126,8 @@ fn init_frame_matches_the_rust_constants() {
     // SAFETY: fresh 16-aligned stack top; the context is never resumed.
     let ctx = unsafe { Context::new(stack.top(), child_entry, data) };
     assert_eq!(stack.top() as usize - ctx.stack_pointer() as usize, goro_asm::INIT_FRAME_BYTES);
-    assert!(goro_asm::INIT_FRAME_BYTES >= goro_asm::FRAME_BYTES);
-    assert!(goro_asm::MIN_STACK_BYTES >= goro_asm::INIT_FRAME_BYTES);
+    const { assert!(goro_asm::INIT_FRAME_BYTES >= goro_asm::FRAME_BYTES) };
+    const { assert!(goro_asm::MIN_STACK_BYTES >= goro_asm::INIT_FRAME_BYTES) };
 }
 
 /// Two contexts that hand control around a ring main -> a -> b -> main.
