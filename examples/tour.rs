@@ -2,7 +2,7 @@
 //!
 //! Each section shows one capability. It grows with the project.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use goro::coroutine::{Coroutine, CoroutineResult, Yielder};
 
@@ -10,6 +10,10 @@ fn main() {
     generator();
     switch_cost();
     lazy_stacks();
+    goroutines();
+    channels();
+    locks();
+    deadlock();
 }
 
 /// A generator: a coroutine that yields the Fibonacci numbers below a bound.
@@ -101,4 +105,120 @@ fn rss_kib() -> Option<u64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
     let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
     line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// 100,000 goroutines: spawn, sleep, join, and what the scheduler did.
+fn goroutines() {
+    println!("== 4. A hundred thousand goroutines");
+    let t = Instant::now();
+    let total = goro::run(move || {
+        let hs: Vec<_> = (0..100_000u64)
+            .map(|i| {
+                goro::go! {
+                    goro::sleep(Duration::from_millis(500));
+                    i
+                }
+            })
+            .collect();
+        println!("   spawned {} goroutines, all asleep: {:?}", hs.len(), t.elapsed());
+        let st = goro::stats();
+        println!(
+            "   live goroutines {}, procs {}, threads {}, stack memory resident {} KiB",
+            st.goroutines,
+            st.procs,
+            st.threads,
+            st.stack_resident_bytes / 1024
+        );
+        hs.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    println!("   joined them all: sum {total} in {:?}", t.elapsed());
+    for (i, p) in goro::stats().per_proc.iter().enumerate() {
+        println!("   P{i}: {} schedules, {} steals", p.schedtick, p.steals);
+    }
+    println!();
+}
+
+/// Go's channels and select: a pipeline, a timeout, and a closed channel.
+fn channels() {
+    use goro::chan::bounded;
+    println!("== 5. Channels and select");
+    goro::run(|| {
+        // A pipeline: numbers -> squares -> sum, each stage a goroutine.
+        let (num_tx, num_rx) = bounded::<u64>(0);
+        let (sq_tx, sq_rx) = bounded::<u64>(16);
+        goro::go! {
+            for i in 1..=100 {
+                num_tx.send(i).unwrap();
+            }
+            // dropping the last Sender closes the channel
+        };
+        goro::go! {
+            for v in &num_rx {
+                sq_tx.send(v * v).unwrap();
+            }
+        };
+        let sum: u64 = sq_rx.iter().sum();
+        println!("   sum of the squares of 1..=100 through two channels: {sum}");
+
+        // select with a timeout: nothing arrives on `quiet` within 20 ms.
+        let (_keep, quiet) = bounded::<&str>(0);
+        let got = goro::select! {
+            recv(quiet) -> v => format!("received {v:?}"),
+            recv(goro::time::after(Duration::from_millis(20))) -> _ => "timed out after 20 ms".to_string(),
+        };
+        println!("   select: {got}");
+
+        // A send on a closed channel hands the value back.
+        let (tx, rx) = bounded::<String>(1);
+        rx.close();
+        let err = tx.send("lost?".to_string()).unwrap_err();
+        println!("   send on a closed channel returned the value: {:?}", err.0);
+    });
+    println!();
+}
+
+/// Goroutine-aware locks: 100 goroutines increment one counter under a Mutex.
+fn locks() {
+    use std::sync::Arc;
+    println!("== 6. Mutex and WaitGroup");
+    let n = goro::run(|| {
+        let counter = Arc::new(goro::sync::Mutex::new(0u64));
+        let wg = goro::sync::WaitGroup::new();
+        for _ in 0..100 {
+            let c = counter.clone();
+            wg.go(move || {
+                for _ in 0..1000 {
+                    *c.lock() += 1;
+                }
+            });
+        }
+        wg.wait();
+        let n = *counter.lock();
+        n
+    });
+    println!("   100 goroutines x 1000 increments = {n}\n");
+}
+
+/// What a deadlock looks like: the runtime proves nobody can wake the main goroutine.
+fn deadlock() {
+    println!("== 7. A deadlock report");
+    let hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {})); // print the report once, below
+    let r = std::panic::catch_unwind(|| {
+        goro::run(|| {
+            let m = std::sync::Arc::new(goro::sync::Mutex::new(()));
+            let m2 = m.clone();
+            let _held = m.lock();
+            goro::spawn(move || drop(m2.lock()));
+            let (_tx, rx) = goro::chan::bounded::<u8>(0);
+            let _ = rx.recv();
+        })
+    });
+    std::panic::set_hook(hook);
+    if let Err(p) = r {
+        let msg = p.downcast_ref::<String>().cloned().unwrap_or_default();
+        for line in msg.lines().filter(|l| !l.is_empty()) {
+            println!("   {line}");
+        }
+    }
 }

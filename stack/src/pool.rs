@@ -29,10 +29,12 @@
 //!
 //! Trade-off: the canary can miss growth (a false negative) when one frame larger than
 //! the gap between canary words spans the span and writes none of them (a big
-//! uninitialized buffer). Backstop: stacks spilled to the global pool are always trimmed
-//! to their top page and re-armed `TOP`, so a missed stack pins its pages only while it
-//! cycles in one thread's cache of [`CACHE_CAP`] stacks. A broken canary without deep
-//! growth (a false positive) merely costs one unneeded `madvise`.
+//! uninitialized buffer). Backstop: [`scavenge`] gives back every page of every stack in
+//! the global pool. Stacks spilled there are not trimmed again when their canary is
+//! intact (`TOP`): that `madvise` and its TLB shootdown cost ~40% of a spawn+join when
+//! goroutines start on one thread and exit on another, and almost always free nothing.
+//! `DEEP` stacks are trimmed to their top page on the way. A broken canary without
+//! deep growth (a false positive) merely costs one unneeded `madvise`.
 //! Rejected: `mincore` at release (400 ns, every time); trimming every release (270 ns);
 //! trimming never (a goroutine that once used 200 KiB would keep it).
 //!
@@ -223,7 +225,20 @@ impl Slot {
         self.arm(STATE_DEEP)
     }
 
-    /// Backstop trim: back to one resident page, canary armed `TOP`.
+    /// How a slot enters the global pool: a `DEEP` one (two resident pages) is trimmed
+    /// back to its top page; a `TOP` one, whose canary was intact at release, goes as
+    /// it is: trimming it costs a `madvise` and a TLB shootdown for nothing in the
+    /// common case (goroutines spawned on one thread and exiting on another spill
+    /// constantly), and a canary miss is reclaimed by `scavenge`.
+    #[inline]
+    fn for_global(self) -> Slot {
+        if self.state() == STATE_TOP || self.state() == STATE_COLD {
+            return self;
+        }
+        self.trim_to_top()
+    }
+
+    /// Trims to one resident page, canary armed `TOP`.
     fn trim_to_top(self) -> Slot {
         self.dontneed_below(1);
         self.arm(STATE_TOP)
@@ -451,14 +466,14 @@ impl LocalCache {
         self.lens[class].store(len as u8, Ordering::Relaxed);
     }
 
-    /// Moves the older half of class `class` to the global pool, trimmed (the backstop).
+    /// Moves the older half of class `class` to the global pool (`DEEP` ones trimmed).
     #[cold]
     fn spill(&mut self, class: usize) {
         let len = self.len(class);
         let n = BATCH.min(len);
         let mut out: [Option<Slot>; BATCH] = [None; BATCH];
         for (o, s) in out.iter_mut().zip(&mut self.slots[class][..n]) {
-            *o = s.take().map(Slot::trim_to_top);
+            *o = s.take().map(Slot::for_global);
         }
         self.slots[class].copy_within(n..len, 0);
         for s in &mut self.slots[class][len - n..len] {
@@ -496,7 +511,7 @@ impl LocalCache {
             let len = self.len(class);
             let mut out: [Option<Slot>; CACHE_CAP] = [None; CACHE_CAP];
             for (o, s) in out.iter_mut().zip(&mut self.slots[class][..len]) {
-                *o = s.take().map(Slot::trim_to_top);
+                *o = s.take().map(Slot::for_global);
             }
             self.set_len(class, 0);
             put_global(out.into_iter().flatten());
@@ -595,7 +610,7 @@ fn release_slow(slot: Slot) {
         true
     });
     if !pushed {
-        put_global([slot.trim_to_top()]);
+        put_global([slot.for_global()]);
     }
 }
 

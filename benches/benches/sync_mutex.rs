@@ -1,0 +1,140 @@
+//! sync scenarios, goro against std in the same run (Go peer:
+//! benches/go/sync_mutex/main.go; driver: benches/go/sync_run.sh). ns per operation,
+//! median of 5 runs; one line per scenario and implementation: `name value unit`.
+//!
+//! - `mutex_contended`: 4 workers share one mutex, lock + increment + unlock.
+//! - `rwmutex_read_heavy`: 4 workers share one RwMutex; 1 op in 100 is a write, the
+//!   others read-lock, do a little local work, and unlock (Go's
+//!   `BenchmarkRWMutexWrite100`).
+//! - `mutex_uncontended`: 4 workers, each with its own (padded) mutex.
+//!
+//! Workers are goroutines on a runtime with the default procs (available
+//! parallelism, as Go's GOMAXPROCS) for goro, and OS threads for std.
+
+#[path = "sched_common/mod.rs"]
+mod common;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const WORKERS: u64 = 4;
+
+/// Runs `work(worker_index)` on `WORKERS` goroutines and times them all.
+fn goro_workers(rt: &goro::Runtime, work: impl Fn(u64) + Send + Sync + 'static) -> Duration {
+    let work = Arc::new(work);
+    rt.block_on(move || {
+        let t = Instant::now();
+        let hs: Vec<_> = (0..WORKERS)
+            .map(|i| {
+                let work = work.clone();
+                goro::spawn(move || work(i))
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        t.elapsed()
+    })
+}
+
+/// Runs `work(worker_index)` on `WORKERS` OS threads and times them all.
+fn thread_workers(work: impl Fn(u64) + Send + Sync + 'static) -> Duration {
+    let work = Arc::new(work);
+    let t = Instant::now();
+    let hs: Vec<_> = (0..WORKERS)
+        .map(|i| {
+            let work = work.clone();
+            std::thread::spawn(move || work(i))
+        })
+        .collect();
+    for h in hs {
+        h.join().unwrap();
+    }
+    t.elapsed()
+}
+
+#[repr(align(128))]
+struct Padded<T>(T);
+
+fn read_work(v: u64) -> u64 {
+    // Go's localWork = 0 variant does no extra work; keep the read side just as light.
+    std::hint::black_box(v)
+}
+
+fn main() {
+    let n = common::n_or(4_000_000);
+    let per = n / WORKERS;
+    let rt = goro::Runtime::builder().build().unwrap();
+
+    // mutex_contended
+    let ns = common::median_ns(5, n, || {
+        let m = Arc::new(goro::sync::Mutex::new(0u64));
+        goro_workers(&rt, move |_| {
+            for _ in 0..per {
+                *m.lock() += 1;
+            }
+        })
+    });
+    common::report("mutex_contended", ns, "ns/op");
+    let ns = common::median_ns(5, n, || {
+        let m = Arc::new(std::sync::Mutex::new(0u64));
+        thread_workers(move |_| {
+            for _ in 0..per {
+                *m.lock().unwrap() += 1;
+            }
+        })
+    });
+    common::report("std_mutex_contended", ns, "ns/op");
+
+    // rwmutex_read_heavy
+    let ns = common::median_ns(5, n, || {
+        let m = Arc::new(goro::sync::RwMutex::new(0u64));
+        goro_workers(&rt, move |_| {
+            for i in 0..per {
+                if i % 100 == 0 {
+                    *m.write() += 1;
+                } else {
+                    read_work(*m.read());
+                }
+            }
+        })
+    });
+    common::report("rwmutex_read_heavy", ns, "ns/op");
+    let ns = common::median_ns(5, n, || {
+        let m = Arc::new(std::sync::RwLock::new(0u64));
+        thread_workers(move |_| {
+            for i in 0..per {
+                if i % 100 == 0 {
+                    *m.write().unwrap() += 1;
+                } else {
+                    read_work(*m.read().unwrap());
+                }
+            }
+        })
+    });
+    common::report("std_rwmutex_read_heavy", ns, "ns/op");
+
+    // mutex_uncontended
+    let ns = common::median_ns(5, n, || {
+        let ms: Arc<Vec<Padded<goro::sync::Mutex<u64>>>> =
+            Arc::new((0..WORKERS).map(|_| Padded(goro::sync::Mutex::new(0))).collect());
+        goro_workers(&rt, move |w| {
+            let m = &ms[w as usize].0;
+            for _ in 0..per {
+                *m.lock() += 1;
+            }
+        })
+    });
+    common::report("mutex_uncontended", ns, "ns/op");
+    let ns = common::median_ns(5, n, || {
+        let ms: Arc<Vec<Padded<std::sync::Mutex<u64>>>> =
+            Arc::new((0..WORKERS).map(|_| Padded(std::sync::Mutex::new(0))).collect());
+        thread_workers(move |w| {
+            let m = &ms[w as usize].0;
+            for _ in 0..per {
+                *m.lock().unwrap() += 1;
+            }
+        })
+    });
+    common::report("std_mutex_uncontended", ns, "ns/op");
+}

@@ -1,0 +1,456 @@
+//! The parking API: park the current goroutine (or plain OS thread) with a wait reason
+//! and wake it through an [`Unparker`]. This is how chan and sync reach the scheduler.
+//!
+//! # Design
+//! Every goroutine and every plain thread that parks has a *park word*:
+//! `generation << 2 | state`. [`unparker`] snapshots the current generation; the
+//! handle wakes only the park of that generation, and at most once. After a park
+//! returns, the generation is bumped, so stale handles (left in a waiter queue, or
+//! cloned into several queues by `select`) are harmless no-ops: they fail their CAS.
+//!
+//! | state      | meaning                                                        |
+//! |------------|----------------------------------------------------------------|
+//! | `IDLE`     | not parked: running, or on its way into a park                 |
+//! | `PARKED`   | parked and published: its context is saved (goroutines only)  |
+//! | `NOTIFIED` | an unpark of this generation happened; the park returns        |
+//!
+//! An unpark that arrives before the goroutine is fully switched out (state `IDLE`)
+//! only sets `NOTIFIED`; the scheduler code that runs right after the switch finds it
+//! and makes the goroutine runnable itself. Only the transition `PARKED -> NOTIFIED`
+//! puts the goroutine on a run queue. So no wake-up is lost and none is doubled.
+//! Taking a handle starts a new generation (stale `NOTIFIED` states of handles that
+//! were taken but never parked on are dropped with it).
+//!
+//! [`park_with`] is Go's `gopark(unlockf)`: the callback runs after the goroutine is
+//! completely switched out, so a channel can keep its lock across the park and release
+//! it there: a waker that takes the lock afterwards sees a fully parked goroutine.
+//! Outside a goroutine the same calls park the thread (futex-based `thread::park`).
+//!
+//! # Invariants
+//! 1. The park word's generation changes only while its owner runs (the bump after a
+//!    park returns), so an `Unparker` of generation `n` can succeed only against the
+//!    park of generation `n`.
+//! 2. Exactly one party moves a goroutine from `PARKED` to the run queue: the unparker
+//!    whose CAS `PARKED -> NOTIFIED` succeeded.
+//!
+//! # References
+//! go/src/runtime/proc.go (gopark, goready), parking_lot_core (park/unpark tokens).
+
+use std::fmt;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::{self, Thread};
+use std::time::Instant;
+
+use super::g::{Status, G};
+use super::m::{current_m, Callback, Pending};
+
+pub(crate) const IDLE: u64 = 0;
+pub(crate) const PARKED: u64 = 1;
+pub(crate) const NOTIFIED: u64 = 2;
+const STATE: u64 = 3;
+
+/// Why a goroutine is blocked: shown in goroutine dumps and deadlock reports with Go's
+/// words (`goroutine 1 [chan receive]:`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+#[non_exhaustive]
+pub enum WaitReason {
+    /// A generic park.
+    Park = 0,
+    /// `chan receive`
+    ChanReceive,
+    /// `chan send`
+    ChanSend,
+    /// `chan receive (nil chan)`
+    ChanReceiveNilChan,
+    /// `chan send (nil chan)`
+    ChanSendNilChan,
+    /// `select`
+    Select,
+    /// `select (no cases)`
+    SelectNoCases,
+    /// `sleep`
+    Sleep,
+    /// `sync.Mutex.Lock`
+    SyncMutexLock,
+    /// `sync.RWMutex.Lock`
+    SyncRWMutexLock,
+    /// `sync.RWMutex.RLock`
+    SyncRWMutexRLock,
+    /// `sync.WaitGroup.Wait`
+    SyncWaitGroupWait,
+    /// `sync.Cond.Wait`
+    SyncCondWait,
+    /// `sync.Once.Do`
+    SyncOnce,
+    /// `semacquire`
+    Semacquire,
+    /// `join` (waiting for a goroutine's result)
+    Join,
+    /// `IO wait`
+    IoWait,
+    /// `timer` (waiting on a runtime timer)
+    Timer,
+}
+
+impl WaitReason {
+    const ALL: [WaitReason; 18] = [
+        WaitReason::Park,
+        WaitReason::ChanReceive,
+        WaitReason::ChanSend,
+        WaitReason::ChanReceiveNilChan,
+        WaitReason::ChanSendNilChan,
+        WaitReason::Select,
+        WaitReason::SelectNoCases,
+        WaitReason::Sleep,
+        WaitReason::SyncMutexLock,
+        WaitReason::SyncRWMutexLock,
+        WaitReason::SyncRWMutexRLock,
+        WaitReason::SyncWaitGroupWait,
+        WaitReason::SyncCondWait,
+        WaitReason::SyncOnce,
+        WaitReason::Semacquire,
+        WaitReason::Join,
+        WaitReason::IoWait,
+        WaitReason::Timer,
+    ];
+
+    /// Go's words for this reason.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Park => "park",
+            WaitReason::ChanReceive => "chan receive",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::ChanReceiveNilChan => "chan receive (nil chan)",
+            WaitReason::ChanSendNilChan => "chan send (nil chan)",
+            WaitReason::Select => "select",
+            WaitReason::SelectNoCases => "select (no cases)",
+            WaitReason::Sleep => "sleep",
+            WaitReason::SyncMutexLock => "sync.Mutex.Lock",
+            WaitReason::SyncRWMutexLock => "sync.RWMutex.Lock",
+            WaitReason::SyncRWMutexRLock => "sync.RWMutex.RLock",
+            WaitReason::SyncWaitGroupWait => "sync.WaitGroup.Wait",
+            WaitReason::SyncCondWait => "sync.Cond.Wait",
+            WaitReason::SyncOnce => "sync.Once.Do",
+            WaitReason::Semacquire => "semacquire",
+            WaitReason::Join => "join",
+            WaitReason::IoWait => "IO wait",
+            WaitReason::Timer => "timer",
+        }
+    }
+
+    pub(crate) fn from_u8(v: u8) -> WaitReason {
+        WaitReason::ALL.get(v as usize).copied().unwrap_or(WaitReason::Park)
+    }
+}
+
+impl fmt::Display for WaitReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A plain thread's park slot.
+pub(crate) struct ThreadParker {
+    word: AtomicU64,
+    thread: Thread,
+    /// Whether the thread is parked without a deadline and counted as not running
+    /// (external.rs). Whoever clears it (the unparker, or the thread on its way out)
+    /// counts the thread as running again: the unparker does so *before* the thread
+    /// gets the CPU, so a woken thread is never mistaken for a blocked one.
+    idle: AtomicBool,
+}
+
+thread_local! {
+    static THREAD_PARKER: Arc<ThreadParker> = {
+        super::external::register();
+        Arc::new(ThreadParker {
+            word: AtomicU64::new(0),
+            thread: thread::current(),
+            idle: AtomicBool::new(false),
+        })
+    };
+}
+
+#[derive(Clone)]
+enum Target {
+    G(&'static G),
+    Thread(Arc<ThreadParker>),
+}
+
+/// Wakes one park of one goroutine or thread, at most once (see the module docs).
+///
+/// `Send + Sync + Clone`: a channel keeps it in its waiter queue; `select` may keep
+/// clones in several queues, and only the first `unpark` of them has an effect.
+#[derive(Clone)]
+pub struct Unparker {
+    target: Target,
+    gen: u64,
+}
+
+impl fmt::Debug for Unparker {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.target {
+            Target::G(g) => write!(f, "Unparker(goroutine {}, gen {})", g.id(), self.gen),
+            Target::Thread(t) => {
+                write!(f, "Unparker(thread {:?}, gen {})", t.thread.id(), self.gen)
+            }
+        }
+    }
+}
+
+/// A handle that wakes the current goroutine's (or thread's) next park.
+///
+/// Take it, store it where a waker finds it, then call [`park`] or [`park_with`].
+/// An `unpark` that comes before the park makes the park return at once. Each call
+/// starts a new generation: handles taken earlier (and not used by a park) become
+/// stale, so take it once per park and clone it if several wakers need it.
+pub fn unparker() -> Unparker {
+    let m = current_m();
+    if let Some(m) = m {
+        let g = m.curg();
+        let gen = (g.park.load(Ordering::Acquire) >> 2) + 1;
+        g.park.store(gen << 2, Ordering::Release);
+        return Unparker { gen, target: Target::G(g) };
+    }
+    THREAD_PARKER.with(|t| {
+        let gen = (t.word.load(Ordering::Acquire) >> 2) + 1;
+        t.word.store(gen << 2, Ordering::Release);
+        Unparker { gen, target: Target::Thread(t.clone()) }
+    })
+}
+
+impl Unparker {
+    /// Wakes the park this handle was made for. Returns whether this call woke it
+    /// (false: already woken, or the park is over and this handle is stale).
+    #[doc(alias = "goready")]
+    pub fn unpark(&self) -> bool {
+        match &self.target {
+            Target::G(g) => {
+                if current_m().is_none() {
+                    super::external::register();
+                }
+                unpark_g(g, self.gen)
+            }
+            Target::Thread(t) => {
+                if current_m().is_none() {
+                    super::external::register();
+                }
+                let w = (self.gen << 2) | IDLE;
+                if t.word
+                    .compare_exchange(w, w | NOTIFIED, Ordering::SeqCst, Ordering::Acquire)
+                    .is_ok()
+                {
+                    // Count the thread as running before it even wakes (see
+                    // `ThreadParker::idle`): deadlock detection must not see it blocked.
+                    if t.idle.swap(false, Ordering::SeqCst) {
+                        super::external::adjust(1);
+                    }
+                    t.thread.unpark();
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+
+    /// The goroutine id of the target, or `None` for a plain thread.
+    pub fn goroutine_id(&self) -> Option<u64> {
+        match &self.target {
+            Target::G(g) => Some(g.id()),
+            Target::Thread(_) => None,
+        }
+    }
+}
+
+fn unpark_g(g: &'static G, gen: u64) -> bool {
+    let mut w = g.park.load(Ordering::Acquire);
+    loop {
+        if w >> 2 != gen {
+            return false;
+        }
+        let next = (gen << 2) | NOTIFIED;
+        match w & STATE {
+            IDLE => match g.park.compare_exchange(w, next, Ordering::AcqRel, Ordering::Acquire) {
+                // The parking side will see NOTIFIED after its switch and ready itself.
+                Ok(_) => return true,
+                Err(cur) => w = cur,
+            },
+            PARKED => match g.park.compare_exchange(w, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => {
+                    // Invariant 2: we won the PARKED -> NOTIFIED transition.
+                    super::ready(g);
+                    return true;
+                }
+                Err(cur) => w = cur,
+            },
+            _ => return false,
+        }
+    }
+}
+
+/// Tells the runtime that the calling plain OS thread takes part in goroutine
+/// communication (holds a channel end or an [`Unparker`] that it may use later), so
+/// deadlock detection stays silent while it runs. Channel and lock operations on
+/// plain threads do this by themselves; call it for a handle moved to a thread that
+/// has not used the runtime yet. No-op on goroutines.
+pub fn note_plain_thread() {
+    if current_m().is_none() {
+        super::external::register();
+    }
+}
+
+/// Parks the current goroutine (or thread) until the [`Unparker`] taken for this park
+/// fires. No spurious wake-ups for goroutines; threads re-check their word.
+#[doc(alias = "gopark")]
+pub fn park(reason: WaitReason) {
+    park_inner(reason, None::<fn() -> bool>, None);
+}
+
+/// Parks like [`park`], running `unlock` once the goroutine is completely switched out
+/// (Go's `gopark(unlockf)`): release the lock that protects the waiter queue there.
+/// If `unlock` returns `false`, the park is cancelled and the call returns at once.
+/// `unlock` runs on the scheduler, on another stack: keep it short, non-blocking, and
+/// do not panic in it (a panic there is a fatal error).
+/// On a plain thread, `unlock` runs before the thread sleeps.
+#[doc(alias = "gopark")]
+pub fn park_with<F: FnOnce() -> bool>(reason: WaitReason, unlock: F) {
+    park_inner(reason, Some(unlock), None);
+}
+
+/// Parks like [`park_with`], but wakes by itself at `deadline` at the latest. The
+/// caller tells a timeout from a wake-up by its own state (for example, whether its
+/// waiter is still queued).
+pub fn park_until<F: FnOnce() -> bool>(reason: WaitReason, deadline: Instant, unlock: F) {
+    park_inner(reason, Some(unlock), Some(deadline));
+}
+
+fn park_inner<F: FnOnce() -> bool>(
+    reason: WaitReason,
+    unlock: Option<F>,
+    deadline: Option<Instant>,
+) {
+    let Some(m) = current_m() else {
+        return park_thread(unlock, deadline);
+    };
+    let g = m.curg();
+    // DESIGN.md §12: std keeps the panic count per thread, so a goroutine that parks
+    // while unwinding must come back to this thread, which runs nothing else meanwhile.
+    let pin = thread::panicking();
+    if pin {
+        super::m::lock_current(m);
+    }
+    let timer = deadline.map(|d| {
+        let u = Unparker { gen: g.park.load(Ordering::Acquire) >> 2, target: Target::G(g) };
+        crate::timer::TimerHandle::start(d, crate::timer::Action::Unpark(u))
+    });
+    let w = g.park.load(Ordering::Acquire);
+    if w & STATE == NOTIFIED {
+        // Woken before we parked: no switch needed.
+        if let Some(f) = unlock {
+            f();
+        }
+    } else {
+        g.wait_reason.store(reason as u8, Ordering::Relaxed);
+        g.set_status(Status::Waiting);
+        let mut slot = unlock;
+        let cb = if slot.is_some() {
+            Some(Callback { data: (&raw mut slot).cast(), call: call_unlock::<F> })
+        } else {
+            None
+        };
+        super::m::schedule_from_g(m, Pending::Park(ptr_of(g), cb));
+        // `slot` was consumed by the callback (or still holds the closure if none ran).
+    }
+    let w = g.park.load(Ordering::Acquire);
+    g.park.store(((w >> 2) + 1) << 2, Ordering::Release);
+    if let Some(t) = timer {
+        t.stop();
+    }
+    if pin {
+        super::m::unlock_current(current_m().expect("goroutine resumed outside an M"));
+    }
+}
+
+fn ptr_of(g: &'static G) -> *mut G {
+    std::ptr::from_ref(g).cast_mut()
+}
+
+/// Runs the parked goroutine's unlock closure.
+///
+/// # Safety
+/// `data` points to a live `Option<F>` on the parked goroutine's stack (it cannot
+/// return from `park_inner` before the closure ran: it is not runnable yet).
+unsafe fn call_unlock<F: FnOnce() -> bool>(data: *mut u8) -> bool {
+    // SAFETY: the caller's contract; nothing else touches the slot meanwhile.
+    let f = unsafe { (*data.cast::<Option<F>>()).take() };
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f.is_none_or(|f| f()))) {
+        Ok(v) => v,
+        Err(_) => crate::fatal!("park: unlock callback panicked"),
+    }
+}
+
+fn park_thread<F: FnOnce() -> bool>(unlock: Option<F>, deadline: Option<Instant>) {
+    THREAD_PARKER.with(|t| {
+        let gen = t.word.load(Ordering::Acquire) >> 2;
+        let keep = unlock.is_none_or(|f| f());
+        if keep {
+            // A thread parked without a deadline stops counting as a running
+            // participant (external.rs) until it is unparked; one with a deadline
+            // wakes by itself, so it keeps counting.
+            let counted = deadline.is_none();
+            if counted {
+                super::external::register();
+                t.idle.store(true, Ordering::SeqCst);
+                if t.word.load(Ordering::SeqCst) & STATE == NOTIFIED {
+                    // Already unparked. If the unparker saw `idle` and counted us
+                    // as running again, undo that: we never stopped counting.
+                    if !t.idle.swap(false, Ordering::SeqCst) {
+                        super::external::adjust(-1);
+                    }
+                } else {
+                    super::external::adjust(-1);
+                    if super::external::running() == 0
+                        && t.word.load(Ordering::SeqCst) & STATE != NOTIFIED
+                    {
+                        super::deadlock::check_all();
+                    }
+                }
+            }
+            loop {
+                if t.word.load(Ordering::Acquire) & STATE == NOTIFIED {
+                    break;
+                }
+                match deadline {
+                    None => thread::park(),
+                    Some(d) => {
+                        let now = Instant::now();
+                        if now >= d {
+                            break;
+                        }
+                        thread::park_timeout(d - now);
+                    }
+                }
+            }
+            if counted && t.idle.swap(false, Ordering::SeqCst) {
+                super::external::adjust(1);
+            }
+        }
+        t.word.store((gen + 1) << 2, Ordering::Release);
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wait_reason_round_trips_through_u8() {
+        for r in WaitReason::ALL {
+            assert_eq!(WaitReason::from_u8(r as u8), r);
+        }
+        assert_eq!(WaitReason::from_u8(250), WaitReason::Park);
+    }
+}

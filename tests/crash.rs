@@ -1,0 +1,305 @@
+//! Crash tests: scenarios run in a child process (this test binary re-executed with
+//! `GORO_TESTPROG=<scenario>`), and the parent checks exit status and stderr.
+//! Deadlock reports, panics, bad environment variables, `GORO_SCHEDTRACE`.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use goro::park::{self, WaitReason};
+
+/// Runs `scenario` in a child process with extra environment variables.
+fn testprog(scenario: &str, env: &[(&str, &str)]) -> Output {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd = Command::new(exe);
+    cmd.args(["testprog_entry", "--exact", "--nocapture", "--test-threads=1"]);
+    cmd.env("GORO_TESTPROG", scenario);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.output().unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The child's entry point; a no-op in the parent.
+#[test]
+fn testprog_entry() {
+    let Ok(scenario) = std::env::var("GORO_TESTPROG") else { return };
+    match scenario.as_str() {
+        "deadlock_main" => goro::run(|| park::park(WaitReason::ChanReceive)),
+        "deadlock_many" => goro::run(|| {
+            let a = goro::spawn(|| park::park(WaitReason::SyncMutexLock));
+            let _b = goro::spawn(|| park::park(WaitReason::Select));
+            goro::sleep(Duration::from_millis(5));
+            a.join().unwrap();
+        }),
+        "no_deadlock_while_sleeping" => goro::run(|| {
+            let _blocked = goro::spawn(|| park::park(WaitReason::ChanSend));
+            goro::sleep(Duration::from_millis(50));
+            eprintln!("main woke");
+        }),
+        "no_deadlock_with_thread" => goro::run(|| {
+            let u = park::unparker();
+            std::thread::spawn(move || {
+                park::note_plain_thread();
+                std::thread::sleep(Duration::from_millis(100));
+                u.unpark();
+            });
+            park::park(WaitReason::ChanReceive);
+            eprintln!("main woke");
+        }),
+        "no_deadlock_with_busy_new_thread" => goro::run(|| {
+            let u = park::unparker();
+            // This thread never touched the runtime: it is seen running by the kernel.
+            std::thread::spawn(move || {
+                let t = std::time::Instant::now();
+                let mut x = 0u64;
+                while t.elapsed() < Duration::from_millis(100) {
+                    x = std::hint::black_box(x + 1);
+                }
+                u.unpark();
+            });
+            park::park(WaitReason::ChanReceive);
+            eprintln!("main woke");
+        }),
+        "idle_has_no_wakeups" => {
+            goro::run(|| {
+                let hs: Vec<_> = (0..100).map(|i| goro::spawn(move || i)).collect();
+                for h in hs {
+                    h.join().unwrap();
+                }
+                goro::sleep(Duration::from_millis(5));
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            let before = runtime_thread_switches();
+            std::thread::sleep(Duration::from_millis(300));
+            let after = runtime_thread_switches();
+            eprintln!("wakeups={}", after - before);
+        }
+        "deadlock_after_thread_exits" => goro::run(|| {
+            let u = park::unparker();
+            // A busy thread that could wake main, but exits without doing so.
+            std::thread::spawn(move || {
+                let t = std::time::Instant::now();
+                let mut x = 0u64;
+                while t.elapsed() < Duration::from_millis(100) {
+                    x = std::hint::black_box(x + 1);
+                }
+                drop(u);
+            });
+            park::park(WaitReason::ChanReceive);
+        }),
+        "leftover_goroutines_are_fine" => {
+            goro::run(|| {
+                goro::spawn(|| park::park(WaitReason::ChanReceive));
+            });
+            std::thread::sleep(Duration::from_millis(50));
+            eprintln!("clean exit");
+        }
+        "goroutine_panic" => goro::run(|| {
+            let e = goro::spawn(|| panic!("oops in a goroutine")).join().unwrap_err();
+            eprintln!("joined: {e}");
+        }),
+        "main_panic" => goro::run(|| panic!("main goroutine failed")),
+        "procs" => eprintln!("procs={}", goro::procs()),
+        "schedtrace" => goro::run(|| goro::sleep(Duration::from_millis(60))),
+        "goro_main" => attr_main(),
+        "stack_overflow" => goro::run(|| {
+            fn down(n: u64) -> u64 {
+                let buf = std::hint::black_box([n; 64]);
+                if n == u64::MAX {
+                    return 0;
+                }
+                down(n + 1) + buf[3]
+            }
+            let h = goro::spawn(|| down(0));
+            h.join().unwrap();
+        }),
+        "runtime_drop" => {
+            for _ in 0..20 {
+                let rt = goro::Runtime::builder().procs(2).build().unwrap();
+                rt.block_on(|| {
+                    goro::spawn(|| goro::sleep(Duration::from_millis(1))).join().unwrap()
+                });
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
+            eprintln!("threads={threads}");
+        }
+        other => panic!("unknown scenario {other}"),
+    }
+}
+
+/// Context switches of the runtime's threads (`goro-*`), from /proc.
+fn runtime_thread_switches() -> u64 {
+    let mut n = 0;
+    for e in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let comm = std::fs::read_to_string(e.path().join("comm")).unwrap_or_default();
+        if !comm.starts_with("goro-") {
+            continue;
+        }
+        let status = std::fs::read_to_string(e.path().join("status")).unwrap_or_default();
+        for l in status.lines() {
+            if l.starts_with("voluntary_ctxt_switches")
+                || l.starts_with("nonvoluntary_ctxt_switches")
+            {
+                n += l.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+    }
+    n
+}
+
+#[goro::main]
+fn attr_main() {
+    assert!(goro::current_id().is_some());
+    eprintln!("in goro::main, id {}", goro::current_id().unwrap());
+}
+
+#[test]
+fn deadlock_of_main_is_reported() {
+    let o = testprog("deadlock_main", &[]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("all goroutines are asleep - deadlock!"), "{e}");
+    assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+}
+
+#[test]
+fn deadlock_lists_every_blocked_goroutine() {
+    let o = testprog("deadlock_many", &[]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("all goroutines are asleep - deadlock!"), "{e}");
+    assert!(e.contains("goroutine 1 [join]:"), "{e}");
+    assert!(e.contains("goroutine 2 [sync.Mutex.Lock]:"), "{e}");
+    assert!(e.contains("goroutine 3 [select]:"), "{e}");
+}
+
+#[test]
+fn no_false_deadlock_while_a_timer_is_pending() {
+    let o = testprog("no_deadlock_while_sleeping", &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("main woke"), "{e}");
+}
+
+#[test]
+fn no_false_deadlock_while_a_plain_thread_takes_part() {
+    let o = testprog("no_deadlock_with_thread", &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("main woke"), "{e}");
+}
+
+#[test]
+fn no_false_deadlock_while_an_unregistered_thread_runs() {
+    let o = testprog("no_deadlock_with_busy_new_thread", &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("main woke"), "{e}");
+}
+
+#[test]
+fn an_idle_runtime_does_not_wake_up() {
+    let o = testprog("idle_has_no_wakeups", &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let n: u64 = e.split("wakeups=").nth(1).and_then(|s| s.trim().parse().ok()).expect("count");
+    assert!(n <= 2, "{e}");
+}
+
+#[test]
+fn deadlock_is_reported_once_a_busy_thread_is_gone() {
+    let o = testprog("deadlock_after_thread_exits", &[]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("all goroutines are asleep - deadlock!"), "{e}");
+    assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+}
+
+#[test]
+fn goroutines_left_behind_are_not_a_deadlock() {
+    let o = testprog("leftover_goroutines_are_fine", &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("clean exit"), "{e}");
+}
+
+#[test]
+fn goroutine_panic_is_printed_with_its_id() {
+    let o = testprog("goroutine_panic", &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("goroutine 2 panicked at"), "{e}");
+    assert!(e.contains("oops in a goroutine"), "{e}");
+    assert!(e.contains("joined: goroutine 2 panicked: oops in a goroutine"), "{e}");
+}
+
+#[test]
+fn main_goroutine_panic_fails_the_process() {
+    let o = testprog("main_panic", &[]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("goroutine 1 panicked at"), "{e}");
+    assert!(e.contains("main goroutine failed"), "{e}");
+}
+
+#[test]
+fn maxprocs_from_environment() {
+    let o = testprog("procs", &[("GORO_MAXPROCS", "3")]);
+    assert!(stderr(&o).contains("procs=3"), "{}", stderr(&o));
+}
+
+#[test]
+fn bad_environment_is_a_clear_startup_error() {
+    for (var, val) in [
+        ("GORO_MAXPROCS", "abc"),
+        ("GORO_MAXPROCS", "0"),
+        ("GORO_STACK_SIZE", "12345"),
+        ("GORO_SCHEDTRACE", "x"),
+    ] {
+        let o = testprog("procs", &[(var, val)]);
+        let e = stderr(&o);
+        assert!(!o.status.success(), "{var}={val}: {e}");
+        assert!(e.contains(var) && e.contains(val), "{var}={val}: {e}");
+    }
+}
+
+#[test]
+fn schedtrace_prints_lines() {
+    let o = testprog("schedtrace", &[("GORO_SCHEDTRACE", "10")]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("SCHED ") && e.contains("gomaxprocs="), "{e}");
+}
+
+#[test]
+fn goroutine_stack_overflow_is_a_fatal_error_naming_it() {
+    let o = testprog("stack_overflow", &[]);
+    let e = stderr(&o);
+    assert!(!o.status.success());
+    assert!(e.contains("runtime: goroutine 2 stack exceeds 262144-byte limit"), "{e}");
+    assert!(e.contains("fatal error: stack overflow"), "{e}");
+}
+
+#[test]
+fn dropping_a_runtime_stops_its_threads() {
+    let o = testprog("runtime_drop", &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let n: usize =
+        e.split("threads=").nth(1).and_then(|s| s.trim().parse().ok()).expect("thread count");
+    // 20 runtimes of 2 Ps each would leave 40+ threads; their Ms and sysmon exit.
+    assert!(n < 10, "{e}");
+}
+
+#[test]
+fn goro_main_attribute_runs_main_as_a_goroutine() {
+    let o = testprog("goro_main", &[]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    assert!(e.contains("in goro::main, id 1"), "{e}");
+}
