@@ -33,8 +33,8 @@ pub use goro_macros::main;
 /// Goroutine and coroutine stacks: sizes, guard mechanism, pool statistics.
 pub mod stack {
     pub use goro_stack::{
-        guard_mode, stats, validate_stack_size, GuardMode, StackStats, DEFAULT_STACK_SIZE,
-        GUARD_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
+        guard_mode, scavenge, stats, validate_stack_size, GuardMode, StackStats,
+        DEFAULT_STACK_SIZE, GUARD_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE,
     };
 }
 
