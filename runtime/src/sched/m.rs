@@ -513,6 +513,17 @@ fn find_runnable(m: &'static M) -> Option<*mut G> {
     }
 }
 
+/// How long a thief leaves a running P's `runnext` alone before stealing it.
+const RUNNEXT_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
+
+/// Busy-waits for `d` (a spinning M has nothing else to do).
+fn spin_for(d: std::time::Duration) {
+    let t = std::time::Instant::now();
+    while t.elapsed() < d {
+        std::hint::spin_loop();
+    }
+}
+
 /// Steals from other Ps: several passes over them in random order; on the last pass
 /// also their due timers and `runnext`.
 fn steal_work(m: &'static M, p: &'static P) -> Option<*mut G> {
@@ -546,7 +557,13 @@ fn steal_work(m: &'static M, p: &'static P) -> Option<*mut G> {
                 P::bump(&p.steals);
                 return Some(g);
             }
-            if last {
+            if last && !v.runnext.load(Ordering::Acquire).is_null() {
+                // Go's runqgrab: `runnext` is usually a goroutine its P's running one
+                // just woke (the other end of a channel), and that P will run it as
+                // soon as the waker blocks. Taking it at once splits the pair over two
+                // threads that then fight over the channel's lock, so give the owner
+                // ~3 µs (a channel handoff takes well under that) before stealing.
+                spin_for(RUNNEXT_GRACE);
                 let rn = v.runnext.load(Ordering::Acquire);
                 if !rn.is_null()
                     && v.runnext

@@ -45,22 +45,34 @@ pub struct RuntimeBuilder {
 }
 
 impl RuntimeBuilder {
-    /// Number of Ps (goroutines running in parallel); default: available parallelism.
+    /// Number of Ps (goroutines running in parallel); default: `GORO_MAXPROCS`, else
+    /// the available parallelism.
     pub fn procs(mut self, n: usize) -> Self {
         self.procs = Some(n);
         self
     }
 
     /// Default maximum stack size of the runtime's goroutines (a power of two from
-    /// 16 KiB to 1 GiB); default 256 KiB.
+    /// 16 KiB to 1 GiB); default: `GORO_STACK_SIZE`, else 256 KiB.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
         self
     }
 
     /// Creates the runtime. No thread starts until the first goroutine does.
+    ///
+    /// What the builder leaves unset comes from the environment, as for the default
+    /// runtime (`GORO_MAXPROCS`, `GORO_STACK_SIZE`); a bad value there is an error
+    /// naming the variable.
     pub fn build(self) -> io::Result<Runtime> {
-        let procs = self.procs.unwrap_or_else(crate::env::default_procs);
+        let env = match (self.procs, self.stack_size) {
+            (Some(_), Some(_)) => None,
+            _ => Some(
+                crate::env::Config::from_env()
+                    .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?,
+            ),
+        };
+        let procs = self.procs.or(env.as_ref().map(|c| c.procs)).unwrap_or(1);
         if procs == 0 || procs > 1 << 16 {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
@@ -68,7 +80,9 @@ impl RuntimeBuilder {
             ));
         }
         let stack = goro_stack::validate_stack_size(
-            self.stack_size.unwrap_or(goro_stack::DEFAULT_STACK_SIZE),
+            self.stack_size
+                .or(env.as_ref().map(|c| c.stack_size))
+                .unwrap_or(goro_stack::DEFAULT_STACK_SIZE),
         )?;
         Ok(Runtime { sched: new_sched(procs, stack), owned: true })
     }
