@@ -58,6 +58,8 @@ pub mod sync {
     };
 }
 
+pub use goro_sync::context;
+
 /// `select!` over channel operations (Go's `select`), crossbeam-channel's arm syntax.
 /// The macro names its helpers through goro-chan's `$crate`, which resolves from any
 /// crate that depends on `goro` alone.

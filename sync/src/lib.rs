@@ -1,6 +1,7 @@
 //! goro-sync: Go's `sync` package for goroutines (DESIGN.md §9): [`Mutex`] (with Go's
 //! starvation mode), [`RwMutex`] (writer preference), [`WaitGroup`], [`Once`], [`Cond`]
 //! and a weighted [`Semaphore`] (`golang.org/x/sync/semaphore`).
+//! Go's `context` package is [`context`] (cancellation trees, deadlines, values).
 //!
 //! Every blocking call parks the goroutine, not the OS thread under it, through the
 //! runtime's parking API (`goro_runtime::park`), with Go's wait reasons (a deadlock
@@ -28,6 +29,7 @@
 //!   reported as deadlocked. Threads register the first time they park or wake.
 
 mod cond;
+pub mod context;
 mod mutex;
 mod once;
 mod rtsema;
