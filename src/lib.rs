@@ -42,8 +42,8 @@ pub mod stack {
 /// [`chan::Receiver`] and their error types; see also [`select!`].
 pub mod chan {
     pub use goro_chan::{
-        bounded, never, IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError,
-        Sender, TryIter, TryRecvError, TrySendError,
+        bounded, never, IntoIter, Iter, Receiver, RecvError, RecvTimeoutError, SendError,
+        SendTimeoutError, Sender, TryIter, TryRecvError, TrySendError,
     };
 }
 

@@ -82,5 +82,9 @@ fn main() {
     common::report("pingpong_unbuffered/procs1", goro_pingpong(1, n), "ns/roundtrip");
     common::report("pingpong_unbuffered/procs2", goro_pingpong(2, n), "ns/roundtrip");
     common::report("pingpong_unbuffered/threads", threads_pingpong(n / 10), "ns/roundtrip");
-    common::report("pingpong_unbuffered/crossbeam_threads", crossbeam_pingpong(n / 10), "ns/roundtrip");
+    common::report(
+        "pingpong_unbuffered/crossbeam_threads",
+        crossbeam_pingpong(n / 10),
+        "ns/roundtrip",
+    );
 }

@@ -15,7 +15,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::err::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+use crate::err::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 use crate::flavors::{array, never, zero};
 use crate::proto::{Buffer, Channel, Permit};
 use crate::waitq::{Ctx, Key};
@@ -225,7 +227,10 @@ impl<T> Drop for Sender<T> {
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Sender").field("len", &self.len()).field("capacity", &self.capacity()).finish()
+        f.debug_struct("Sender")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
     }
 }
 
@@ -320,7 +325,9 @@ impl<T> Receiver<T> {
     pub fn same_channel(&self, other: &Receiver<T>) -> bool {
         match (&self.flavor, &other.flavor) {
             (RxFlavor::Chan(Flavor::Zero(a)), RxFlavor::Chan(Flavor::Zero(b))) => Arc::ptr_eq(a, b),
-            (RxFlavor::Chan(Flavor::Array(a)), RxFlavor::Chan(Flavor::Array(b))) => Arc::ptr_eq(a, b),
+            (RxFlavor::Chan(Flavor::Array(a)), RxFlavor::Chan(Flavor::Array(b))) => {
+                Arc::ptr_eq(a, b)
+            }
             _ => false,
         }
     }
@@ -343,7 +350,12 @@ impl<T> Receiver<T> {
     }
 
     /// `None` if ready now; `Some(None)` for a never channel (nothing to remove later).
-    pub(crate) fn register_recv(&self, ctx: &Ctx, case: usize, slot: *mut Option<T>) -> Option<Option<Key>> {
+    pub(crate) fn register_recv(
+        &self,
+        ctx: &Ctx,
+        case: usize,
+        slot: *mut Option<T>,
+    ) -> Option<Option<Key>> {
         match &self.flavor {
             RxFlavor::Chan(f) => dispatch!(f, c => c.register_recv(ctx, case, slot)).map(Some),
             RxFlavor::Never(_) => Some(None),
@@ -383,7 +395,10 @@ impl<T> Drop for Receiver<T> {
 
 impl<T> fmt::Debug for Receiver<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Receiver").field("len", &self.len()).field("capacity", &self.capacity()).finish()
+        f.debug_struct("Receiver")
+            .field("len", &self.len())
+            .field("capacity", &self.capacity())
+            .finish()
     }
 }
 

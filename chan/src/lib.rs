@@ -35,7 +35,9 @@ mod select;
 mod waitq;
 
 pub use chan::{bounded, never, IntoIter, Iter, Receiver, Sender, TryIter};
-pub use err::{RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError};
+pub use err::{
+    RecvError, RecvTimeoutError, SendError, SendTimeoutError, TryRecvError, TrySendError,
+};
 
 /// Time channels (Go's `time` package): [`after`](time::after), [`tick`](time::tick),
 /// [`Timer`](time::Timer).

@@ -230,7 +230,11 @@ impl<T, B: Buffer<T>> Channel<T, B> {
 
     /// Sends, blocking until a receiver or a slot takes the value, the channel
     /// closes, or `deadline` passes.
-    pub(crate) fn send(&self, mut v: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+    pub(crate) fn send(
+        &self,
+        mut v: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
         loop {
             let mut g = self.lock();
             match g.send_now(v, self.cap) {
@@ -257,7 +261,9 @@ impl<T, B: Buffer<T>> Channel<T, B> {
             match out {
                 Outcome::Selected { closed: false, .. } => return Ok(()),
                 Outcome::Selected { closed: true, .. } => {
-                    return Err(SendTimeoutError::Closed(slot.take().expect("value back on close")));
+                    return Err(SendTimeoutError::Closed(
+                        slot.take().expect("value back on close"),
+                    ));
                 }
                 Outcome::Retry | Outcome::Aborted => v = slot.take().expect("value kept on abort"),
             }
@@ -365,7 +371,12 @@ impl<T, B: Buffer<T>> Channel<T, B> {
 
     /// Queues a receive entry for case `case` of `ctx`, unless the channel is ready
     /// (then `None`: the select polls again).
-    pub(crate) fn register_recv(&self, ctx: &Ctx, case: usize, slot: *mut Option<T>) -> Option<Key> {
+    pub(crate) fn register_recv(
+        &self,
+        ctx: &Ctx,
+        case: usize,
+        slot: *mut Option<T>,
+    ) -> Option<Key> {
         let mut g = self.lock();
         if g.buf.len() > 0 || g.closed || g.sendq.has_live(Some(ctx), true) {
             return None;

@@ -268,7 +268,9 @@ pub fn select(cases: &mut [&mut dyn Case], mode: Mode) -> Option<usize> {
                 return Some(i as usize);
             }
         }
-        if matches!(mode, Mode::NonBlock) || (timed && deadline.is_some_and(|d| Instant::now() >= d)) {
+        if matches!(mode, Mode::NonBlock)
+            || (timed && deadline.is_some_and(|d| Instant::now() >= d))
+        {
             return None;
         }
         let ctx = Ctx::new();
@@ -282,7 +284,11 @@ pub fn select(cases: &mut [&mut dyn Case], mode: Mode) -> Option<usize> {
                 break;
             }
         }
-        let out = if ready { ctx.cancel(WaitReason::Select) } else { ctx.block(WaitReason::Select, deadline) };
+        let out = if ready {
+            ctx.cancel(WaitReason::Select)
+        } else {
+            ctx.block(WaitReason::Select, deadline)
+        };
         // Invariant 1: every entry leaves its queue before we go on.
         for &i in &order[..registered] {
             cases[i as usize].unregister();

@@ -108,7 +108,11 @@ pub(crate) enum Outcome {
 impl Ctx {
     /// A fresh ctx for the current goroutine's (or thread's) next park.
     pub(crate) fn new() -> Ctx {
-        Ctx { state: AtomicUsize::new(WAITING), packet: AtomicU8::new(PENDING), unparker: park::unparker() }
+        Ctx {
+            state: AtomicUsize::new(WAITING),
+            packet: AtomicU8::new(PENDING),
+            unparker: park::unparker(),
+        }
     }
 
     fn is_waiting(&self) -> bool {
@@ -166,7 +170,9 @@ impl Ctx {
         loop {
             match self.packet.load(Ordering::Acquire) {
                 PENDING => goro_runtime::yield_now(),
-                FILLED => return Outcome::Selected { case: (s - SELECTED) / 2, closed: s & 1 == 1 },
+                FILLED => {
+                    return Outcome::Selected { case: (s - SELECTED) / 2, closed: s & 1 == 1 }
+                }
                 _ => return Outcome::Retry,
             }
         }
@@ -361,7 +367,8 @@ impl<T> WaitQueue<T> {
         let mut i = self.head;
         while i != NIL {
             let next = self.nodes[i as usize].next;
-            let e = self.nodes[i as usize].entry.as_ref().expect("chan: free node in a waiter list");
+            let e =
+                self.nodes[i as usize].entry.as_ref().expect("chan: free node in a waiter list");
             if e.owned_by(own) {
                 i = next;
                 continue;
@@ -396,7 +403,11 @@ impl<T> WaitQueue<T> {
                 Step::Drop
             }
         })
-        .map(|entry| Claimed { entry, unparker: out.take().expect("claimed"), done: false })
+        .map(|entry| Claimed {
+            entry,
+            unparker: out.take().expect("claimed"),
+            done: false,
+        })
     }
 
     /// Claims the first live eager sender (not `own`'s); lazy senders met on the way
@@ -416,7 +427,11 @@ impl<T> WaitQueue<T> {
                 Step::Drop
             }
         })
-        .map(|entry| Claimed { entry, unparker: out.take().expect("claimed"), done: false })
+        .map(|entry| Claimed {
+            entry,
+            unparker: out.take().expect("claimed"),
+            done: false,
+        })
     }
 
     /// Whether a live entry (not `own`'s) is queued; with `eager_only`, a live entry

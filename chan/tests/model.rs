@@ -11,7 +11,8 @@ use std::collections::VecDeque;
 use std::time::Duration;
 
 use goro_chan::{
-    bounded, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender, TryRecvError, TrySendError,
+    bounded, Receiver, RecvError, RecvTimeoutError, SendError, SendTimeoutError, Sender,
+    TryRecvError, TrySendError,
 };
 use proptest::prelude::*;
 
@@ -53,7 +54,10 @@ struct Model {
 const SHORT: Duration = Duration::from_micros(200);
 
 /// Runs `f` on a new thread, or as a goroutine, and returns a way to join it.
-fn partner<T: Send + 'static>(goroutine: bool, f: impl FnOnce() -> T + Send + 'static) -> Box<dyn FnOnce() -> T> {
+fn partner<T: Send + 'static>(
+    goroutine: bool,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> Box<dyn FnOnce() -> T> {
     if goroutine {
         let h = goro_runtime::spawn(f);
         Box::new(move || h.join().unwrap())
@@ -175,7 +179,15 @@ proptest! {
 #[test]
 fn every_capacity_once() {
     let ops: Vec<Op> = (0..20)
-        .flat_map(|i| [Op::TrySend(i), Op::HandoffFrom(i, i % 2 == 0), Op::Recv, Op::HandoffTo(i, i % 3 == 0), Op::Len])
+        .flat_map(|i| {
+            [
+                Op::TrySend(i),
+                Op::HandoffFrom(i, i % 2 == 0),
+                Op::Recv,
+                Op::HandoffTo(i, i % 3 == 0),
+                Op::Len,
+            ]
+        })
         .chain([Op::Close, Op::Send(1), Op::TryRecv, Op::Recv])
         .collect();
     for cap in 0..=8 {
