@@ -345,6 +345,18 @@ mod x86_64 {
         )
     }
 
+    /// Checks what a probe stored against `KNOWN`, `KNOWN_MXCSR` and `KNOWN_FPCW`.
+    fn assert_known_registers(out: &[u64; 7], across: &str) {
+        let names = ["rbx", "rbp", "r12", "r13", "r14", "r15"];
+        for i in 0..6 {
+            assert_eq!(out[i], KNOWN[i], "{} not preserved across {across}", names[i]);
+        }
+        let bits = mxcsr_checked_bits();
+        assert_eq!(out[6] as u32 & bits, KNOWN_MXCSR & bits, "MXCSR not preserved");
+        let cw = fpcw_checked_bits();
+        assert_eq!((out[6] >> 32) as u16 & cw, KNOWN_FPCW & cw, "x87 control word not preserved");
+    }
+
     #[test]
     fn callee_saved_registers_and_control_words_survive() {
         let stack = TestStack::new(64 * 1024);
@@ -362,14 +374,7 @@ mod x86_64 {
             )
         };
         assert_eq!(r, 0x5a5a, "transfer value");
-        let names = ["rbx", "rbp", "r12", "r13", "r14", "r15"];
-        for i in 0..6 {
-            assert_eq!(out[i], KNOWN[i], "{} not preserved across a switch", names[i]);
-        }
-        let bits = mxcsr_checked_bits();
-        assert_eq!(out[6] as u32 & bits, KNOWN_MXCSR & bits, "MXCSR not preserved");
-        let cw = fpcw_checked_bits();
-        assert_eq!((out[6] >> 32) as u16 & cw, KNOWN_FPCW & cw, "x87 control word not preserved");
+        assert_known_registers(&out, "a switch");
         assert_eq!(pair.extra % 16, 0, "stack not 16-byte aligned at entry: {:#x}", pair.extra);
     }
 
@@ -419,14 +424,7 @@ mod x86_64 {
             )
         };
         assert_eq!(r, 0x6b6b, "transfer value");
-        let names = ["rbx", "rbp", "r12", "r13", "r14", "r15"];
-        for i in 0..6 {
-            assert_eq!(out[i], KNOWN[i], "{} not preserved across resume", names[i]);
-        }
-        let bits = mxcsr_checked_bits();
-        assert_eq!(out[6] as u32 & bits, KNOWN_MXCSR & bits, "MXCSR not preserved");
-        let cw = fpcw_checked_bits();
-        assert_eq!((out[6] >> 32) as u16 & cw, KNOWN_FPCW & cw, "x87 control word not preserved");
+        assert_known_registers(&out, "resume");
     }
 
     fn read_control_words() -> (u32, u16) {
