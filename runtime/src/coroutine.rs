@@ -222,7 +222,6 @@ impl<I: 'static, Y: 'static, R: 'static> Coroutine<I, Y, R> {
         let stack = PooledStack::acquire(bytes)?;
         let top = stack.top() as usize;
         let layout = Layout::of::<F>(top);
-        debug_assert!(layout.context_top - goro_asm::MIN_STACK_BYTES > stack.limit() as usize);
         if layout.context_top < stack.limit() as usize + 4096 + goro_asm::MIN_STACK_BYTES {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
