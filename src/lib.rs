@@ -7,6 +7,8 @@
 //!
 //! - goroutines: [`run`], [`spawn`], [`go!`], [`Builder`], [`JoinHandle`],
 //!   [`yield_now`], [`sleep`], [`Runtime`], [`stats`], `#[goro::main]`;
+//! - [`blocking`] and [`coop::check`]: blocking calls and safe points for hot loops
+//!   (no goroutine can starve the others; DESIGN.md §5-6);
 //! - [`park`]: the parking API that channels and locks are built on;
 //! - [`coroutine`]: the context switch and stacks without the scheduler;
 //! - [`chan`], [`select!`], [`time`]: channels, select, timer channels.
@@ -21,6 +23,7 @@
 
 pub use goro_runtime::coroutine;
 pub use goro_runtime::park;
+pub use goro_runtime::{blocking, coop};
 pub use goro_runtime::{
     current_id, dump, go, lock_os_thread, num_goroutine, procs, run, sleep, spawn, stats,
     unlock_os_thread, yield_now, Builder, JoinError, JoinHandle, ProcStats, Runtime,

@@ -120,21 +120,25 @@ impl<T> Sender<T> {
     /// gone, giving the value back. Go's `ch <- v` (which would panic on a closed
     /// channel).
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
+        goro_runtime::coop::check();
         dispatch!(&self.flavor, c => c.send(v, None)).map_err(|e| SendError(e.into_inner()))
     }
 
     /// Sends without blocking: `Full(v)` if no receiver waits and no slot is free.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        goro_runtime::coop::check();
         dispatch!(&self.flavor, c => c.try_send(v))
     }
 
     /// Sends, waiting at most `d`.
     pub fn send_timeout(&self, v: T, d: Duration) -> Result<(), SendTimeoutError<T>> {
+        goro_runtime::coop::check();
         dispatch!(&self.flavor, c => c.send(v, deadline_of(d)))
     }
 
     /// Sends, waiting until `deadline` at the latest.
     pub fn send_deadline(&self, v: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        goro_runtime::coop::check();
         dispatch!(&self.flavor, c => c.send(v, Some(deadline)))
     }
 
@@ -238,6 +242,7 @@ impl<T> Receiver<T> {
     /// Receives a value, blocking (parking the goroutine, or the thread) until one
     /// arrives. `Err(RecvError)` once the channel is closed and drained. Go's `<-ch`.
     pub fn recv(&self) -> Result<T, RecvError> {
+        goro_runtime::coop::check();
         match &self.flavor {
             RxFlavor::Chan(f) => dispatch!(f, c => c.recv(None)).map_err(|_| RecvError),
             RxFlavor::Never(n) => n.recv(),
@@ -246,6 +251,7 @@ impl<T> Receiver<T> {
 
     /// Receives without blocking.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        goro_runtime::coop::check();
         match &self.flavor {
             RxFlavor::Chan(f) => dispatch!(f, c => c.try_recv()),
             RxFlavor::Never(n) => n.try_recv().map(|()| unreachable!()),
@@ -254,6 +260,7 @@ impl<T> Receiver<T> {
 
     /// Receives, waiting at most `d`.
     pub fn recv_timeout(&self, d: Duration) -> Result<T, RecvTimeoutError> {
+        goro_runtime::coop::check();
         match &self.flavor {
             RxFlavor::Chan(f) => dispatch!(f, c => c.recv(deadline_of(d))),
             RxFlavor::Never(n) => Err(n.recv_timeout(d)),

@@ -234,6 +234,7 @@ fn shuffle(order: &mut [u32]) {
 /// the `default` arm (or its timeout) fires.
 #[doc(hidden)]
 pub fn select(cases: &mut [&mut dyn Case], mode: Mode) -> Option<usize> {
+    goro_runtime::coop::check();
     let deadline = match mode {
         Mode::Timeout(d) => Instant::now().checked_add(d),
         _ => None,

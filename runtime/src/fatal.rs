@@ -17,6 +17,28 @@ pub fn fatal(msg: &'static str) -> ! {
     std::process::abort()
 }
 
+/// `runtime: program exceeds N-thread limit` / `fatal error: thread exhaustion` (Go's
+/// words), then abort.
+#[cold]
+#[inline(never)]
+pub(crate) fn fatal_thread_limit(limit: usize) -> ! {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = limit;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    write_stderr(b"runtime: program exceeds ");
+    write_stderr(&digits[i..]);
+    write_stderr(b"-thread limit (RuntimeBuilder::max_threads)\n");
+    fatal("thread exhaustion")
+}
+
 /// Writes bytes to stderr with a raw system call (async-signal-safe, no lock).
 pub(crate) fn write_stderr(bytes: &[u8]) {
     let mut rest = bytes;

@@ -16,6 +16,13 @@ pub mod time;
 pub mod timer;
 
 pub use sched::park;
+pub use sched::preempt::blocking;
+
+/// Cooperative scheduling: a cheap safe point for long loops that make no other
+/// runtime call (DESIGN.md §5).
+pub mod coop {
+    pub use crate::sched::preempt::check;
+}
 pub use sched::runtime::{run, Runtime, RuntimeBuilder};
 pub use sched::spawn::{spawn, Builder, JoinError, JoinHandle};
 pub use sched::{current_id, lock_os_thread, num_goroutine, procs, unlock_os_thread, yield_now};

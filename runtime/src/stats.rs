@@ -44,8 +44,19 @@ pub struct Stats {
     pub timers: usize,
     /// Per-P counters.
     pub per_proc: Vec<ProcStats>,
-    /// P hand-offs (blocking calls, hogs): not implemented yet, always 0.
+    /// Ps that sysmon took from goroutines in blocking calls or hogging their thread
+    /// and handed to another M.
     pub handoffs: u64,
+    /// Goroutines whose time slice ended at a safe point (sent to the global queue).
+    pub preemptions: u64,
+    /// Goroutines that reached a safe point after their M lost its P, and waited in
+    /// the global queue.
+    pub pless_requeues: u64,
+    /// Goroutines running without a P right now (hogs, blocking calls handed off).
+    pub running_without_p: usize,
+    /// Passes of the sysmon thread so far (it sleeps for timers only while every P
+    /// is idle).
+    pub sysmon_wakeups: u64,
     /// Address space reserved for stacks, bytes (all runtimes).
     pub stack_reserved_bytes: usize,
     /// Stacks handed out (all runtimes and coroutines).
@@ -78,7 +89,11 @@ pub(crate) fn of(s: &'static Sched) -> Stats {
                 timers: p.timers.len(),
             })
             .collect(),
-        handoffs: 0,
+        handoffs: s.stats_handoffs.load(Ordering::Relaxed),
+        preemptions: s.stats_preemptions.load(Ordering::Relaxed),
+        pless_requeues: s.stats_pless_requeues.load(Ordering::Relaxed),
+        running_without_p: s.npless.load(Ordering::Relaxed),
+        sysmon_wakeups: s.stats_sysmon_wakeups.load(Ordering::Relaxed),
         stack_reserved_bytes: st.reserved_bytes,
         stacks_in_use: st.slots_in_use,
         stack_resident_bytes: goro_stack::resident_bytes(),

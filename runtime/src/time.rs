@@ -10,6 +10,7 @@ use crate::sched::park::{self, WaitReason};
 /// returns at once. On a plain OS thread it is `std::thread::sleep`.
 #[doc(alias = "Sleep")]
 pub fn sleep(d: Duration) {
+    crate::sched::preempt::check();
     if d.is_zero() {
         return;
     }

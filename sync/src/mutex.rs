@@ -376,6 +376,7 @@ impl<T: ?Sized> Mutex<T> {
     #[doc(alias = "Lock")]
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
+        goro_runtime::coop::check();
         self.raw.lock(WaitReason::SyncMutexLock);
         MutexGuard { mutex: self, _not_sync_by_default: PhantomData }
     }

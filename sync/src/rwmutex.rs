@@ -269,6 +269,7 @@ impl<T: ?Sized> RwMutex<T> {
     #[doc(alias = "RLock")]
     #[inline]
     pub fn read(&self) -> RwMutexReadGuard<'_, T> {
+        goro_runtime::coop::check();
         self.raw.read_lock();
         RwMutexReadGuard { lock: self, _marker: PhantomData }
     }
@@ -284,6 +285,7 @@ impl<T: ?Sized> RwMutex<T> {
     #[doc(alias = "Lock")]
     #[inline]
     pub fn write(&self) -> RwMutexWriteGuard<'_, T> {
+        goro_runtime::coop::check();
         self.raw.write_lock();
         RwMutexWriteGuard { lock: self, _marker: PhantomData }
     }

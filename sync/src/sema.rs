@@ -70,6 +70,7 @@ impl Semaphore {
     /// If `n` exceeds the semaphore's size (such a request could never be granted).
     #[doc(alias = "Acquire")]
     pub fn acquire(&self, n: usize) {
+        goro_runtime::coop::check();
         if n > self.size {
             panic!(
                 "semaphore: acquire of {n} units exceeds the semaphore's size of {} (it would block forever)",

@@ -149,6 +149,7 @@ impl WaitGroup {
     /// started before this waiter had woken.
     #[doc(alias = "Wait")]
     pub fn wait(&self) {
+        goro_runtime::coop::check();
         let inner = &*self.inner;
         let mut state = inner.state.load(Ordering::SeqCst);
         loop {

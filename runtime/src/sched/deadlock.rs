@@ -69,7 +69,12 @@ enum Condition {
 }
 
 fn condition(s: &'static Sched) -> Condition {
-    if super::external::running() > 0 || s.ntimers.load(Ordering::SeqCst) > 0 {
+    if super::external::running() > 0
+        || s.ntimers.load(Ordering::SeqCst) > 0
+        || s.npless.load(Ordering::SeqCst) > 0
+    {
+        // A plain thread, a timer, or a goroutine running without a P (a hog or a
+        // blocking call whose P was handed off) can still wake someone.
         return Condition::No;
     }
     let l = s.lock();

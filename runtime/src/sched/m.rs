@@ -35,7 +35,7 @@ use goro_asm::Context;
 
 use super::g::{self, Status, G};
 use super::idle::Note;
-use super::p::{GFREE_MAX, P};
+use super::p::{self, GFREE_MAX, P};
 use super::park::{IDLE, NOTIFIED, PARKED};
 use super::Sched;
 use crate::timer::nanotime;
@@ -52,6 +52,13 @@ pub(crate) struct MShared {
     pub(crate) spinning: AtomicBool,
     /// A goroutine locked to this M, handed over with `nextp`.
     pub(crate) nextg: AtomicPtr<G>,
+    /// Whether the running goroutine is in its own code, outside every runtime call
+    /// (preempt.rs): only then may sysmon take this M's P from under it. Written by
+    /// the M only, read by sysmon.
+    pub(crate) user: AtomicBool,
+    /// Set by sysmon when it takes this M's P (hog or blocking call) and counted in
+    /// `Sched::npless`; cleared (and uncounted) by whoever swaps it back to false.
+    pub(crate) lost: AtomicBool,
 }
 
 /// A callback run by [`after_switch`] for a parking goroutine (Go's `unlockf`).
@@ -69,6 +76,9 @@ pub(crate) enum Pending {
     None,
     /// Put the G on the local run queue.
     Yield(*mut G),
+    /// Put the G on the global run queue (its time slice is over, or its M lost
+    /// the P).
+    Requeue(*mut G),
     /// Run the callback, then publish the G as parked.
     Park(*mut G, Option<Callback>),
     /// Free the G's stack and record.
@@ -81,6 +91,10 @@ pub(crate) struct M {
     pub(crate) shared: Arc<MShared>,
     /// The P held, or null.
     p: Cell<*const P>,
+    /// The epoch of `P::own` that this M holds its P under.
+    pub(crate) epoch: Cell<u64>,
+    /// The P set aside by `blocking` (state `SYSCALL`) and its epoch.
+    pub(crate) syscall: Cell<Option<(&'static P, u64)>>,
     /// The goroutine running on this M, or null on g0.
     curg: Cell<*mut G>,
     /// The scheduler's context (invariant 1).
@@ -138,6 +152,47 @@ impl M {
         self.curg.get()
     }
 
+    /// The ownership word this M expects in its P (`epoch | RUNNING`).
+    #[inline]
+    pub(crate) fn token(&self) -> u64 {
+        self.epoch.get() << 2 | p::RUNNING
+    }
+
+    /// Takes P `p` (idle, or handed to this M): starts a new ownership epoch.
+    pub(crate) fn take_p(&'static self, p: &'static P) {
+        debug_assert!(self.p.get().is_null(), "take_p while holding a P");
+        let e = (p.own.load(Ordering::Acquire) >> 2) + 1;
+        p.m.store(Arc::as_ptr(&self.shared).cast_mut(), Ordering::Relaxed);
+        p.preempt_at.store(0, Ordering::Relaxed);
+        p.own.store(e << 2 | p::RUNNING, Ordering::Release);
+        self.epoch.set(e);
+        self.p.set(p);
+        if self.shared.lost.swap(false, Ordering::AcqRel) {
+            self.sched.npless.fetch_sub(1, Ordering::SeqCst);
+        }
+        if self.sched.sysmon_idle.load(Ordering::SeqCst) {
+            super::sysmon::wake(self.sched);
+        }
+    }
+
+    /// Gives up the P held (it goes idle or to another M next).
+    pub(crate) fn release_p(&self) -> Option<&'static P> {
+        let p = self.p()?;
+        p.own.store(self.epoch.get() << 2 | p::IDLE, Ordering::Release);
+        self.p.set(ptr::null());
+        Some(p)
+    }
+
+    /// Takes back the P set aside by `blocking` (same epoch: sysmon left it).
+    pub(crate) fn regain_p(&self, p: &'static P) {
+        self.p.set(p);
+    }
+
+    /// Forgets the P after sysmon took it (`own` no longer holds our token).
+    pub(crate) fn lose_p(&self) {
+        self.p.set(ptr::null());
+    }
+
     pub(crate) fn fastrand(&self) -> u32 {
         let mut x = self.rng.get();
         x ^= x << 13;
@@ -151,8 +206,8 @@ impl M {
 /// Starts a new M thread holding P `p`.
 pub(crate) fn spawn_m(sched: &'static Sched, p: usize, spinning: bool) {
     let id = sched.mcount.fetch_add(1, Ordering::Relaxed);
-    if id >= super::MAX_THREADS {
-        crate::fatal!("thread exhaustion");
+    if id >= sched.max_threads {
+        crate::fatal::fatal_thread_limit(sched.max_threads);
     }
     let shared = Arc::new(MShared {
         id,
@@ -160,7 +215,10 @@ pub(crate) fn spawn_m(sched: &'static Sched, p: usize, spinning: bool) {
         nextp: AtomicUsize::new(0),
         spinning: AtomicBool::new(false),
         nextg: AtomicPtr::new(ptr::null_mut()),
+        user: AtomicBool::new(false),
+        lost: AtomicBool::new(false),
     });
+    super::sysmon::ensure_started(sched);
     let r = std::thread::Builder::new()
         .name(format!("goro-m{id}"))
         .spawn(move || mstart(sched, shared, p, spinning));
@@ -175,7 +233,9 @@ fn mstart(sched: &'static Sched, shared: Arc<MShared>, p: usize, spinning: bool)
     let m: &'static M = Box::leak(Box::new(M {
         sched,
         shared,
-        p: Cell::new(&sched.ps[p]),
+        p: Cell::new(ptr::null()),
+        epoch: Cell::new(0),
+        syscall: Cell::new(None),
         curg: Cell::new(ptr::null_mut()),
         g0: UnsafeCell::new(Context::empty()),
         pending: Cell::new(Pending::None),
@@ -185,6 +245,7 @@ fn mstart(sched: &'static Sched, shared: Arc<MShared>, p: usize, spinning: bool)
         next_local: Cell::new(ptr::null_mut()),
     }));
     CURRENT_M.with(|c| c.set(m));
+    m.take_p(&sched.ps[p]);
     super::external::runtime_thread_start();
     schedule_loop(m);
     super::external::runtime_thread_exit();
@@ -196,6 +257,11 @@ fn mstart(sched: &'static Sched, shared: Arc<MShared>, p: usize, spinning: bool)
 fn schedule_loop(m: &'static M) {
     loop {
         after_switch(m);
+        if m.p.get().is_null() && m.shared.lost.swap(false, Ordering::AcqRel) {
+            // Our goroutine ran without a P (hog or blocking call) and has now been
+            // published; this M stops.
+            super::preempt::pless_done(m.sched);
+        }
         let g = if !m.locked_g.get().is_null() {
             match stop_locked_m(m) {
                 Some(g) => g,
@@ -247,6 +313,7 @@ fn execute(m: &'static M, g: *mut G, inherit: bool) {
 /// Returns when the goroutine is resumed (never for `Pending::Exit`).
 #[inline]
 pub(crate) fn schedule_from_g(m: &'static M, pending: Pending) {
+    let rt = super::preempt::InRuntime::enter(m);
     let g = m.curg.get();
     m.pending.set(pending);
     let next = if m.locked_g.get().is_null() { fast_next(m) } else { None };
@@ -278,6 +345,7 @@ pub(crate) fn schedule_from_g(m: &'static M, pending: Pending) {
     // Resumed, possibly on another thread (invariant 4).
     let m = current_m().expect("goroutine resumed outside an M");
     after_switch(m);
+    drop(rt);
 }
 
 /// The fast path's pick: local work only, and only if nothing needs g0.
@@ -307,12 +375,21 @@ pub(crate) fn after_switch(m: &'static M) {
         Pending::None => {}
         Pending::Yield(g) => {
             // SAFETY: the yielding G's context is saved (we run after its switch).
-            let g = unsafe { &*g };
-            g.set_status(Status::Runnable);
-            let p = m.p().expect("yield without a P");
-            if let Some(o) = p.put(ptr::from_ref(g).cast_mut(), false) {
-                m.sched.inject_overflow(o);
+            let gr = unsafe { &*g };
+            gr.set_status(Status::Runnable);
+            match m.p() {
+                Some(p) => {
+                    if let Some(o) = p.put(g, false) {
+                        m.sched.inject_overflow(o);
+                    }
+                }
+                None => m.sched.inject_one(g),
             }
+        }
+        Pending::Requeue(g) => {
+            // SAFETY: as above.
+            unsafe { (*g).set_status(Status::Runnable) };
+            m.sched.inject_one(g);
         }
         Pending::Park(g, cb) => {
             let keep = match cb {
@@ -367,7 +444,13 @@ fn free_g(m: &'static M, g: *mut G) {
     if m.locked_g.get() == g {
         m.locked_g.set(ptr::null_mut());
     }
-    let p = m.p().expect("exit without a P");
+    let Some(p) = m.p() else {
+        // Exited while its M had lost the P (counted as spawned somewhere: balance
+        // the sum in the runtime-wide counter).
+        m.sched.ngoroutines_ext.fetch_sub(1, Ordering::Relaxed);
+        g::free_batch(std::iter::once(g));
+        return;
+    };
     p.add_gcount(-1);
     // SAFETY: we own the P; no other borrow of its local state is alive.
     let local = unsafe { p.local() };
@@ -425,8 +508,7 @@ fn find_runnable(m: &'static M) -> Option<*mut G> {
     let sched = m.sched;
     'top: loop {
         if sched.shutdown.load(Ordering::Acquire) {
-            if let Some(p) = m.p() {
-                m.p.set(ptr::null());
+            if let Some(p) = m.release_p() {
                 sched.pidle_put(p);
             }
             if m.spinning.replace(false) {
@@ -479,7 +561,7 @@ fn find_runnable(m: &'static M) -> Option<*mut G> {
                 drop(l);
                 return g;
             }
-            m.p.set(ptr::null());
+            m.release_p();
             all_idle = sched.pidle_put_locked(&mut l, p);
         }
         if m.spinning.replace(false) {
@@ -495,7 +577,7 @@ fn find_runnable(m: &'static M) -> Option<*mut G> {
             for q in sched.ps.iter() {
                 if global || q.has_work() {
                     if let Some(p2) = sched.pidle_get() {
-                        m.p.set(p2);
+                        m.take_p(p2);
                         m.spinning.set(true);
                         sched.nmspinning.fetch_add(1, Ordering::SeqCst);
                         continue 'top;
@@ -587,7 +669,7 @@ fn stop_m(m: &'static M) -> bool {
         m.shared.note.sleep(None);
         let np = m.shared.nextp.swap(0, Ordering::AcqRel);
         if np != 0 {
-            m.p.set(&sched.ps[np - 1]);
+            m.take_p(&sched.ps[np - 1]);
             m.spinning.set(m.shared.spinning.load(Ordering::Acquire));
             return true;
         }
@@ -599,8 +681,7 @@ fn stop_m(m: &'static M) -> bool {
 
 /// Hands our P and `g` to the M that `g` is locked to; we go idle.
 fn start_locked_m(m: &'static M, g: *mut G, lm: *mut MShared) {
-    let p = m.p().expect("startlockedm without a P");
-    m.p.set(ptr::null());
+    let p = m.release_p().expect("startlockedm without a P");
     // SAFETY: `locked_m` points to the MShared of a live locked M (kept alive by that
     // M's own Arc while it has a locked G).
     let target = unsafe { &*lm };
@@ -620,15 +701,14 @@ fn stop_locked_m(m: &'static M) -> Option<*mut G> {
         m.locked_g.set(ptr::null_mut());
         return None;
     }
-    if let Some(p) = m.p() {
-        m.p.set(ptr::null());
+    if let Some(p) = m.release_p() {
         sched.handoff_p(p);
     }
     loop {
         m.shared.note.sleep(None);
         let np = m.shared.nextp.swap(0, Ordering::AcqRel);
         if np != 0 {
-            m.p.set(&sched.ps[np - 1]);
+            m.take_p(&sched.ps[np - 1]);
             let g = m.shared.nextg.swap(ptr::null_mut(), Ordering::AcqRel);
             debug_assert_eq!(g, locked);
             return Some(g);

@@ -39,9 +39,11 @@
 //! unwinding, DESIGN.md §12): the M hands its P away while its goroutine is parked
 //! and sleeps; whoever dequeues the goroutine hands its own P to that M.
 //!
-//! Not yet (later issues): preemption of goroutines past their slice and the hog
-//! hand-off (DESIGN.md §5; a goroutine that never reaches a runtime call keeps its P),
-//! `blocking` (entersyscall/exitsyscall, §6), the netpoller (§7).
+//! **Preemption** (preempt.rs, DESIGN.md §5-6): 10 ms time slices ended at safe
+//! points, the hog hand-off (a goroutine that reaches no safe point loses its P to
+//! another M) and `blocking` (entersyscall/exitsyscall), driven by sysmon.
+//!
+//! Not yet (a later issue): the netpoller (§7).
 //! Rejected: running every switch through g0 (Go's `mcall`): two switches per
 //! yield/park instead of one; a per-P mutex-protected queue (see runq.rs).
 //!
@@ -83,6 +85,7 @@ pub(crate) mod inject;
 pub(crate) mod m;
 pub(crate) mod p;
 pub mod park;
+pub mod preempt;
 pub(crate) mod runq;
 pub mod runtime;
 pub mod spawn;
@@ -101,8 +104,8 @@ use self::g::{Status, G};
 use self::m::{current_m, MShared};
 use self::p::{CachePadded, P};
 
-/// Most Ms (OS threads) a runtime may create (Go's default `SetMaxThreads`).
-pub(crate) const MAX_THREADS: usize = 10_000;
+/// Most Ms (OS threads) a runtime may create by default (Go's `SetMaxThreads`).
+pub const MAX_THREADS: usize = 10_000;
 
 /// One runtime's scheduler. Leaked (`'static`): G records and Ms point to it.
 pub(crate) struct Sched {
@@ -146,6 +149,22 @@ pub(crate) struct Sched {
     pub(crate) deadlock_recheck: AtomicU64,
     /// Round-robin P choice for timers added from plain threads.
     pub(crate) timer_rr: AtomicUsize,
+    /// Most Ms this runtime may create (`RuntimeBuilder::max_threads`).
+    pub(crate) max_threads: usize,
+    /// Ms whose P sysmon took while their goroutine ran (preempt.rs invariant 3).
+    pub(crate) npless: AtomicUsize,
+    /// Set while sysmon sleeps with every P idle (taking a P wakes it).
+    pub(crate) sysmon_idle: AtomicBool,
+    /// Set by `blocking` when work waits: sysmon restarts at its shortest sleep.
+    pub(crate) sysmon_nudged: AtomicBool,
+    /// Goroutines sent to the global queue because their time slice ended.
+    pub(crate) stats_preemptions: AtomicU64,
+    /// Ps taken by sysmon from hogs and blocking calls.
+    pub(crate) stats_handoffs: AtomicU64,
+    /// Goroutines queued globally because their M had lost its P.
+    pub(crate) stats_pless_requeues: AtomicU64,
+    /// Sysmon passes.
+    pub(crate) stats_sysmon_wakeups: AtomicU64,
 }
 
 /// State protected by `Sched::lock`.
@@ -167,7 +186,8 @@ unsafe impl Send for Locked {}
 impl Sched {
     /// Creates (and leaks) a scheduler with `procs` Ps. No thread starts until work
     /// arrives.
-    pub(crate) fn new(procs: usize, stack_size: usize) -> &'static Sched {
+    pub(crate) fn new(procs: usize, stack_size: usize, max_threads: usize) -> &'static Sched {
+        preempt::init_barrier();
         let ps: Box<[P]> = (0..procs).map(P::new).collect();
         let coprimes: Box<[usize]> =
             (1..=procs.max(1)).filter(|&c| gcd(c, procs.max(1)) == 1).collect();
@@ -197,6 +217,14 @@ impl Sched {
             sysmon_started: AtomicBool::new(false),
             deadlock_recheck: AtomicU64::new(0),
             timer_rr: AtomicUsize::new(0),
+            max_threads,
+            npless: AtomicUsize::new(0),
+            sysmon_idle: AtomicBool::new(false),
+            sysmon_nudged: AtomicBool::new(false),
+            stats_preemptions: AtomicU64::new(0),
+            stats_handoffs: AtomicU64::new(0),
+            stats_pless_requeues: AtomicU64::new(0),
+            stats_sysmon_wakeups: AtomicU64::new(0),
         }));
         s
     }
@@ -354,10 +382,21 @@ pub(crate) fn ready(g: &'static G) {
     let gp = ptr::from_ref(g).cast_mut();
     if let Some(m) = current_m() {
         if ptr::eq(m.sched, sched) {
-            if let Some(p) = m.p() {
-                if let Some(o) = p.put(gp, true) {
-                    sched.inject_overflow(o);
+            // No switch in here: leave on the same M.
+            let outer = preempt::enter_raw(m);
+            let done = match m.p() {
+                Some(p) => {
+                    if let Some(o) = p.put(gp, true) {
+                        sched.inject_overflow(o);
+                    }
+                    true
                 }
+                None => false,
+            };
+            if outer {
+                m.shared.user.store(true, Ordering::Release);
+            }
+            if done {
                 sched.wakep();
                 return;
             }
@@ -418,14 +457,18 @@ pub fn yield_now() {
     if g.is_null() {
         return;
     }
+    let rt = preempt::InRuntime::enter(m);
     if let Some(p) = m.p() {
         let when = p.timers.next_when();
         let timers_due = when != u64::MAX && when <= crate::timer::nanotime();
         if !p.has_work() && m.sched.inject_len.load(Ordering::Relaxed) == 0 && !timers_due {
-            // Nothing else to run here: keep going.
+            // Nothing else to run here: keep going (a new time slice, as in Go).
+            P::bump(&p.schedtick);
+            rt.leave_on(m);
             return;
         }
     }
+    drop(rt);
     m::schedule_from_g(m, m::Pending::Yield(g));
 }
 

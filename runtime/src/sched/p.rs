@@ -11,6 +11,12 @@
 //! the rest of the queue without a preemption timer, at most [`INHERIT_MAX`]
 //! consecutive picks may come from `runnext`; then the queue's head goes first.
 //!
+//! **Ownership word** (`own`, preempt.rs): `epoch << 2 | state`. An M that takes the
+//! P starts a new epoch in state `RUNNING`; while the owner is inside `blocking` the
+//! state is `SYSCALL`; sysmon moves a hog's P through `REVOKING`; a released P is
+//! `IDLE`. Sysmon takes a P only by a CAS on this word, so an owner that sees its own
+//! `epoch | RUNNING` still holds the P.
+//!
 //! # Invariants
 //! 1. Only the owner pushes to `runq`, pops from it, or sets `runnext`; thieves only
 //!    steal (runq.rs) or CAS `runnext` to null.
@@ -21,6 +27,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, Ordering};
 
 use super::g::G;
+use super::m::MShared;
 use super::runq::{Overflow, RunQueue};
 use crate::timer::Timers;
 
@@ -28,6 +35,14 @@ use crate::timer::Timers;
 pub(crate) const INHERIT_MAX: u32 = 1024;
 /// Dead G records cached per P before half go to the global free list.
 pub(crate) const GFREE_MAX: usize = 64;
+
+/// `own` states (the low two bits; see the module docs).
+pub(crate) const RUNNING: u64 = 0;
+pub(crate) const SYSCALL: u64 = 1;
+pub(crate) const REVOKING: u64 = 2;
+pub(crate) const IDLE: u64 = 3;
+/// Mask of the state bits of `own`.
+pub(crate) const STATE: u64 = 3;
 
 /// A processor.
 pub(crate) struct P {
@@ -57,6 +72,14 @@ pub(crate) struct P {
     /// negative; the sum over Ps plus `Sched::ngoroutines_ext` is the live count).
     /// Atomic: the owner writes (load + store), stats read.
     pub(crate) gcount: AtomicI64,
+    /// Ownership word, `epoch << 2 | state` (module docs). Its own cache line: the
+    /// owner reads it at every runtime entry, sysmon CASes it.
+    pub(crate) own: CachePadded<AtomicU64>,
+    /// The owner M of the current epoch (set before `own` is published).
+    pub(crate) m: AtomicPtr<MShared>,
+    /// `schedtick + 1` of the time slice sysmon asked to end (0: none): the running
+    /// goroutine yields at its next safe point while it still runs that slice.
+    pub(crate) preempt_at: AtomicU64,
 }
 
 /// Keeps a value on a cache line of its own (128 bytes: adjacent-line prefetch).
@@ -98,6 +121,9 @@ impl P {
             switches: AtomicU64::new(0),
             g0_switches: AtomicU64::new(0),
             gcount: AtomicI64::new(0),
+            own: CachePadded(AtomicU64::new(IDLE)),
+            m: AtomicPtr::new(ptr::null_mut()),
+            preempt_at: AtomicU64::new(0),
         }
     }
 
@@ -161,6 +187,13 @@ impl P {
     pub(crate) fn global_turn(&self, inject_len: &std::sync::atomic::AtomicUsize) -> bool {
         inject_len.load(Ordering::Relaxed) > 0
             && self.schedtick.load(Ordering::Relaxed).is_multiple_of(61)
+    }
+
+    /// Whether sysmon asked the running goroutine's time slice to end.
+    #[inline]
+    pub(crate) fn preempt_requested(&self) -> bool {
+        let at = self.preempt_at.load(Ordering::Relaxed);
+        at != 0 && at == self.schedtick.load(Ordering::Relaxed) + 1
     }
 
     /// Whether this P has runnable goroutines (a snapshot).

@@ -42,6 +42,7 @@ impl std::fmt::Debug for Sched {
 pub struct RuntimeBuilder {
     procs: Option<usize>,
     stack_size: Option<usize>,
+    max_threads: Option<usize>,
 }
 
 impl RuntimeBuilder {
@@ -56,6 +57,15 @@ impl RuntimeBuilder {
     /// 16 KiB to 1 GiB); default: `GORO_STACK_SIZE`, else 256 KiB.
     pub fn stack_size(mut self, bytes: usize) -> Self {
         self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Most OS threads (Ms) the runtime may create, default 10,000 (Go's
+    /// `debug.SetMaxThreads`). Threads beyond `procs` appear while goroutines sit in
+    /// blocking calls or hog their thread; needing more than the limit is a fatal
+    /// error that names it. `build` rejects 0.
+    pub fn max_threads(mut self, n: usize) -> Self {
+        self.max_threads = Some(n);
         self
     }
 
@@ -84,13 +94,20 @@ impl RuntimeBuilder {
                 .or(env.as_ref().map(|c| c.stack_size))
                 .unwrap_or(goro_stack::DEFAULT_STACK_SIZE),
         )?;
-        Ok(Runtime { sched: new_sched(procs, stack), owned: true })
+        let max_threads = self.max_threads.unwrap_or(super::MAX_THREADS);
+        if max_threads == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "goro: max_threads 0 is out of range (at least 1)".to_string(),
+            ));
+        }
+        Ok(Runtime { sched: new_sched(procs, stack, max_threads), owned: true })
     }
 }
 
-fn new_sched(procs: usize, stack: usize) -> &'static Sched {
+fn new_sched(procs: usize, stack: usize, max_threads: usize) -> &'static Sched {
     install_panic_hook();
-    let s = Sched::new(procs, stack);
+    let s = Sched::new(procs, stack, max_threads);
     deadlock::register_sched(s);
     s
 }
@@ -192,7 +209,7 @@ pub(crate) fn default_sched() -> &'static Sched {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
-        let s = new_sched(cfg.procs, cfg.stack_size);
+        let s = new_sched(cfg.procs, cfg.stack_size, super::MAX_THREADS);
         if let Some(ms) = cfg.schedtrace_ms {
             crate::stats::start_schedtrace(s, ms);
         }

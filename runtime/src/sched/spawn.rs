@@ -239,6 +239,7 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        super::preempt::check();
         let sched = super::sched_of_current_or_default();
         let size = self.stack_size.unwrap_or(sched.stack_size);
         goro_stack::validate_stack_size(size)?;
@@ -274,6 +275,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
+    super::preempt::check();
     let sched = super::sched_of_current_or_default();
     match spawn_on(sched, sched.stack_size, f) {
         Ok(h) => h,
@@ -346,6 +348,7 @@ fn new_g<F: FnOnce() + Send + 'static>(
             ),
         ));
     }
+    let rt = current_m().map(super::preempt::InRuntime::enter);
     let gp = super::m::alloc_g(sched);
     // SAFETY: a dead slab record we now own (g.rs invariant 2).
     let g: &'static G = unsafe { &*gp };
@@ -376,6 +379,7 @@ fn new_g<F: FnOnce() + Send + 'static>(
             sched.progress.fetch_add(1, Ordering::SeqCst);
         }
     }
+    drop(rt);
     Ok(g)
 }
 
@@ -391,7 +395,11 @@ pub(crate) fn make_runnable(g: &'static G) {
 unsafe extern "C" fn g_entry<F: FnOnce()>(_transfer: usize, data: *mut u8) -> ! {
     // SAFETY: the caller's contract.
     let f = unsafe { ptr::read(data.cast::<F>()) };
-    super::m::after_switch(current_m().expect("goroutine started outside an M"));
+    let m = current_m().expect("goroutine started outside an M");
+    super::m::after_switch(m);
+    // Into the goroutine's own code (preempt.rs invariant 1): we came here from a
+    // switch made inside the runtime, so the flag is clear until now.
+    m.shared.user.store(true, Ordering::Release);
     f();
     super::m::goexit()
 }

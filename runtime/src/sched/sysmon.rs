@@ -1,4 +1,5 @@
-//! sysmon: the runtime's background thread. For now it owns timer sleeping.
+//! sysmon: the runtime's background thread: timers, time slices, hog and
+//! blocking-call hand-offs.
 //!
 //! # Design
 //! Ps run their own due timers whenever they schedule; sysmon covers the rest. It
@@ -17,20 +18,30 @@
 //! It also re-runs deadlock detection when asked to (deadlock.rs: an unregistered
 //! thread kept the condition from holding).
 //!
-//! Later (DESIGN.md §4-6): retaking Ps from blocking calls and hogs, netpoll.
+//! While some P is busy it also runs Go's `retake` (preempt.rs has the protocol):
+//! it watches each P's ownership word and `schedtick`; a P on the same time slice
+//! for 10 ms with other work waiting gets `preempt_at` (the goroutine yields at its
+//! next safe point); 1 ms later, still there and no idle P, the P goes to another M
+//! (the hog keeps its thread); a P in `blocking` is handed off from the second look
+//! (>= 20 us) if work waits or nobody idles to pick new work up, or after 10 ms.
+//! It sleeps 20 us between passes, doubling after 50 quiet passes up to 10 ms, and
+//! wakes exactly when a watched slice or grace period ends. With every P idle it
+//! sleeps for timers only (no periodic wake-ups); taking an idle P wakes it.
+//!
+//! Later (DESIGN.md §7): netpoll.
 
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::idle::{futex_wait, futex_wake};
-use super::Sched;
+use super::{p, preempt, Sched};
 use crate::timer::nanotime;
 
 fn earliest(s: &Sched) -> u64 {
     s.ps.iter().map(|p| p.timers.next_when()).min().unwrap_or(u64::MAX)
 }
 
-fn ensure_started(s: &'static Sched) {
+pub(crate) fn ensure_started(s: &'static Sched) {
     if !s.sysmon_started.load(Ordering::Acquire) && !s.sysmon_started.swap(true, Ordering::AcqRel) {
         let r = std::thread::Builder::new().name("goro-sysmon".into()).spawn(move || run(s));
         if r.is_err() {
@@ -58,21 +69,120 @@ pub(crate) fn recheck_deadlock(s: &'static Sched, after: Duration) {
     wake(s);
 }
 
+/// A goroutine entered `blocking` while work waits: sysmon should look at its P
+/// within about 20 us.
+pub(crate) fn nudge(s: &'static Sched) {
+    ensure_started(s);
+    s.sysmon_nudged.store(true, Ordering::Release);
+    wake(s);
+}
+
 /// Wakes sysmon so it recomputes its deadline.
 pub(crate) fn wake(s: &Sched) {
     s.sysmon_word.fetch_add(1, Ordering::SeqCst);
     futex_wake(&s.sysmon_word);
 }
 
+/// Sysmon's first (and shortest) sleep while Ps are busy (Go: 20 us).
+const MIN_DELAY: u64 = 20_000;
+/// Its longest sleep while Ps are busy and nothing needs it (Go: 10 ms).
+const MAX_DELAY: u64 = 10_000_000;
+/// Quiet passes (nothing preempted or retaken) before the sleep starts doubling.
+const QUIET_PASSES: u32 = 50;
+/// How long a P may sit in `blocking` before sysmon takes it even when idle Ps
+/// could pick up new work (Go: 10 ms).
+const SYSCALL_MAX: u64 = 10_000_000;
+
+/// Sysmon's view of one P.
+#[derive(Clone, Copy, Default)]
+struct Watch {
+    /// The ownership word and schedtick last seen: a change means a new owner, state
+    /// or time slice.
+    word: u64,
+    tick: u64,
+    /// When sysmon first saw this (word, tick) (nanotime).
+    since: u64,
+    /// When sysmon asked the slice to end (0: not yet).
+    asked: u64,
+}
+
+/// Preempts goroutines past their slice and retakes Ps from hogs and blocking calls
+/// (Go's `retake`). Returns whether it did anything, and when it needs to look again.
+fn retake(s: &'static Sched, watch: &mut [Watch], now: u64) -> (bool, u64) {
+    let slice = preempt::SLICE.as_nanos() as u64;
+    let grace = preempt::HOG_GRACE.as_nanos() as u64;
+    let mut acted = false;
+    let mut next = u64::MAX;
+    for (p, wt) in s.ps.iter().zip(watch.iter_mut()) {
+        let w = p.own.load(Ordering::Acquire);
+        let state = w & p::STATE;
+        if state == p::IDLE || state == p::REVOKING {
+            wt.word = w;
+            continue;
+        }
+        let tick = p.schedtick.load(Ordering::Relaxed);
+        if wt.word != w || wt.tick != tick {
+            *wt = Watch { word: w, tick, since: now, asked: 0 };
+            next = next.min(if state == p::SYSCALL { now + MIN_DELAY } else { now + slice });
+            continue;
+        }
+        let waiting = p.has_work() || s.inject_len.load(Ordering::Relaxed) > 0;
+        if state == p::SYSCALL {
+            let idle_help =
+                s.nmspinning.load(Ordering::SeqCst) + s.npidle.load(Ordering::SeqCst) > 0;
+            if !p.has_work() && idle_help && now - wt.since < SYSCALL_MAX {
+                next = next.min(wt.since + SYSCALL_MAX);
+                continue;
+            }
+            if preempt::retake_syscall(s, p, w) {
+                acted = true;
+            }
+            continue;
+        }
+        // RUNNING: the same time slice since `wt.since`.
+        if now - wt.since < slice {
+            next = next.min(wt.since + slice);
+            continue;
+        }
+        if !waiting {
+            continue;
+        }
+        if wt.asked == 0 {
+            p.preempt_at.store(tick + 1, Ordering::Relaxed);
+            wt.asked = now;
+            acted = true;
+            next = next.min(now + grace);
+        } else if now - wt.asked < grace {
+            next = next.min(wt.asked + grace);
+        } else if s.npidle.load(Ordering::SeqCst) == 0 {
+            // Still no safe point: a hog (or an unwrapped blocking call). Nobody else
+            // can run the waiting work, so its P goes to another M.
+            if preempt::retake_hog(s, p, w) {
+                acted = true;
+            } else {
+                next = next.min(now + MIN_DELAY);
+            }
+        }
+    }
+    (acted, next)
+}
+
 fn run(s: &'static Sched) {
     super::external::exempt();
     super::external::runtime_thread_start();
+    // Sleeps of 20 us should not be stretched by the default 50 us timer slack.
+    // SAFETY: prctl(PR_SET_TIMERSLACK) only changes this thread's timer slack.
+    unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1_000 as libc::c_ulong) };
+    let mut watch = vec![Watch::default(); s.procs];
+    let mut delay = MIN_DELAY;
+    let mut quiet = 0u32;
     loop {
         if s.shutdown.load(Ordering::Acquire) {
             super::external::runtime_thread_exit();
             return;
         }
         let seq = s.sysmon_word.load(Ordering::SeqCst);
+        s.stats_sysmon_wakeups.fetch_add(1, Ordering::Relaxed);
         let now = nanotime();
         for p in s.ps.iter() {
             if p.timers.next_when() <= now {
@@ -85,22 +195,47 @@ fn run(s: &'static Sched) {
             super::deadlock::check(s);
             continue;
         }
+        let (acted, watch_next) = retake(s, &mut watch, now);
+        if acted || s.sysmon_nudged.swap(false, Ordering::AcqRel) {
+            delay = MIN_DELAY;
+            quiet = 0;
+        } else if quiet < QUIET_PASSES {
+            quiet += 1;
+        } else {
+            delay = (delay * 2).min(MAX_DELAY);
+        }
         let timers = earliest(s);
         s.sleep_until.store(timers, Ordering::SeqCst);
         if earliest(s) < timers {
             continue;
         }
-        let next = if recheck != 0 { timers.min(recheck) } else { timers };
+        let mut next = if recheck != 0 { timers.min(recheck) } else { timers };
+        let busy = s.npidle.load(Ordering::SeqCst) < s.procs;
+        if busy {
+            next = next.min(now + delay).min(watch_next);
+        } else {
+            // Every P is idle: nothing to preempt or retake until one is taken
+            // (`M::take_p` wakes us), so sleep for timers only.
+            s.sysmon_idle.store(true, Ordering::SeqCst);
+            if s.npidle.load(Ordering::SeqCst) < s.procs {
+                s.sysmon_idle.store(false, Ordering::SeqCst);
+                continue;
+            }
+            delay = MIN_DELAY;
+            quiet = 0;
+        }
         let timeout = if next == u64::MAX {
             None
         } else {
             let now = nanotime();
             if next <= now {
+                s.sysmon_idle.store(false, Ordering::SeqCst);
                 continue;
             }
             Some(Duration::from_nanos(next - now))
         };
         futex_wait(&s.sysmon_word, seq, timeout);
+        s.sysmon_idle.store(false, Ordering::SeqCst);
         s.sleep_until.store(0, Ordering::SeqCst);
     }
 }
