@@ -128,6 +128,20 @@ fn testprog_entry() {
             let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
             eprintln!("threads={threads}");
         }
+        "thread_limit" => {
+            // Every spinner that keeps its thread costs an M once its P is handed
+            // off: the third M is over the limit of 2.
+            let rt = goro::Runtime::builder().procs(1).max_threads(2).build().unwrap();
+            rt.block_on(|| {
+                for _ in 0..3 {
+                    goro::spawn(|| loop {
+                        std::hint::black_box(0u64);
+                    });
+                }
+                goro::sleep(Duration::from_secs(30));
+                eprintln!("limit never reached");
+            });
+        }
         other => panic!("unknown scenario {other}"),
     }
 }
@@ -283,6 +297,21 @@ fn goroutine_stack_overflow_is_a_fatal_error_naming_it() {
     assert!(!o.status.success());
     assert!(e.contains("runtime: goroutine 2 stack exceeds 262144-byte limit"), "{e}");
     assert!(e.contains("fatal error: stack overflow"), "{e}");
+}
+
+#[test]
+fn exceeding_the_thread_limit_is_a_fatal_error_naming_it() {
+    let o = testprog("thread_limit", &[]);
+    let e = stderr(&o);
+    assert!(!o.status.success(), "{e}");
+    assert!(e.contains("runtime: program exceeds 2-thread limit"), "{e}");
+    assert!(e.contains("fatal error: thread exhaustion"), "{e}");
+}
+
+#[test]
+fn max_threads_zero_is_rejected() {
+    let e = goro::Runtime::builder().procs(1).max_threads(0).build().unwrap_err();
+    assert!(e.to_string().contains("max_threads 0"), "{e}");
 }
 
 #[test]

@@ -312,3 +312,83 @@ fn one_million_parked_at_once() {
         }
     });
 }
+
+/// Goroutines mixing call-free spins (hogs), `blocking` and unwrapped blocking calls
+/// with yields, sleeps, spawns and `coop::check`: Ps are taken from running Ms and
+/// handed back all the time. Every goroutine finishes with the right count, and the
+/// current goroutine id stays right across every hand-off.
+fn preemption_mix(procs: usize) {
+    let rt = Runtime::builder().procs(procs).build().unwrap();
+    let n = 48u64;
+    let steps = 30 * SCALE;
+    let (done, st) = rt.block_on(move || {
+        let total = Arc::new(AtomicU64::new(0));
+        let hs: Vec<_> = (0..n)
+            .map(|i| {
+                let total = total.clone();
+                goro::spawn(move || {
+                    let me = goro::current_id().unwrap();
+                    if i % 8 == 0 {
+                        goro::lock_os_thread();
+                    }
+                    let mut s = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+                    for _ in 0..steps {
+                        match rng(&mut s) % 10 {
+                            0 => {
+                                // Mostly short; one in eight runs past a time slice.
+                                let us = if rng(&mut s) % 8 == 0 { 12_000 } else { 2_000 };
+                                let until = std::time::Instant::now()
+                                    + Duration::from_micros(rng(&mut s) % us);
+                                while std::time::Instant::now() < until {
+                                    std::hint::spin_loop();
+                                }
+                            }
+                            1 => goro::blocking(|| {
+                                std::thread::sleep(Duration::from_micros(rng(&mut s) % 500))
+                            }),
+                            2 => std::thread::sleep(Duration::from_micros(rng(&mut s) % 300)),
+                            3 => goro::coop::check(),
+                            4 => goro::sleep(Duration::from_micros(rng(&mut s) % 200)),
+                            5 => assert_eq!(goro::spawn(move || i).join().unwrap(), i),
+                            _ => goro::yield_now(),
+                        }
+                        assert_eq!(goro::current_id(), Some(me));
+                        total.fetch_add(1, Ordering::Relaxed);
+                    }
+                    if i % 8 == 0 {
+                        goro::unlock_os_thread();
+                    }
+                })
+            })
+            .collect();
+        for h in hs {
+            h.join().unwrap();
+        }
+        (total.load(Ordering::Relaxed), goro::stats())
+    });
+    assert_eq!(done, n * steps);
+    assert_eq!(st.running_without_p, 0, "{st:?}");
+    assert!(st.handoffs > 0, "no P was ever handed off: {st:?}");
+    eprintln!("procs {procs}: {} hand-offs, {} preemptions", st.handoffs, st.preemptions);
+}
+
+#[test]
+fn preemption_mix_procs_1() {
+    preemption_mix(1);
+}
+
+#[test]
+fn preemption_mix_procs_2() {
+    preemption_mix(2);
+}
+
+#[test]
+fn preemption_mix_procs_4() {
+    preemption_mix(4);
+}
+
+#[test]
+#[ignore = "many-core stress: GORO_STRESS_PROCS=16 cargo test --release -- --ignored"]
+fn preemption_mix_all_cores() {
+    preemption_mix(many_procs());
+}
