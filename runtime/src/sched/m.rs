@@ -35,7 +35,8 @@ use goro_asm::Context;
 
 use super::g::{self, Status, G};
 use super::idle::Note;
-use super::p::{self, GFREE_MAX, P};
+use super::own;
+use super::p::{GFREE_MAX, P};
 use super::park::{IDLE, NOTIFIED, PARKED};
 use super::Sched;
 use crate::timer::nanotime;
@@ -155,16 +156,15 @@ impl M {
     /// The ownership word this M expects in its P (`epoch | RUNNING`).
     #[inline]
     pub(crate) fn token(&self) -> u64 {
-        self.epoch.get() << 2 | p::RUNNING
+        self.epoch.get() << 2 | own::RUNNING
     }
 
     /// Takes P `p` (idle, or handed to this M): starts a new ownership epoch.
     pub(crate) fn take_p(&'static self, p: &'static P) {
         debug_assert!(self.p.get().is_null(), "take_p while holding a P");
-        let e = (p.own.load(Ordering::Acquire) >> 2) + 1;
         p.m.store(Arc::as_ptr(&self.shared).cast_mut(), Ordering::Relaxed);
         p.preempt_at.store(0, Ordering::Relaxed);
-        p.own.store(e << 2 | p::RUNNING, Ordering::Release);
+        let e = p.own.acquire();
         self.epoch.set(e);
         self.p.set(p);
         if self.shared.lost.swap(false, Ordering::AcqRel) {
@@ -178,7 +178,7 @@ impl M {
     /// Gives up the P held (it goes idle or to another M next).
     pub(crate) fn release_p(&self) -> Option<&'static P> {
         let p = self.p()?;
-        p.own.store(self.epoch.get() << 2 | p::IDLE, Ordering::Release);
+        p.own.release(self.epoch.get());
         self.p.set(ptr::null());
         Some(p)
     }

@@ -83,6 +83,7 @@ pub(crate) mod g;
 pub(crate) mod idle;
 pub(crate) mod inject;
 pub(crate) mod m;
+pub(crate) mod own;
 pub(crate) mod p;
 pub mod park;
 pub mod preempt;
@@ -93,6 +94,7 @@ pub(crate) mod sysmon;
 
 #[cfg(all(test, loom))]
 mod tests {
+    mod loom_own;
     mod loom_runq;
 }
 

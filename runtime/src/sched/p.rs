@@ -11,11 +11,9 @@
 //! the rest of the queue without a preemption timer, at most [`INHERIT_MAX`]
 //! consecutive picks may come from `runnext`; then the queue's head goes first.
 //!
-//! **Ownership word** (`own`, preempt.rs): `epoch << 2 | state`. An M that takes the
-//! P starts a new epoch in state `RUNNING`; while the owner is inside `blocking` the
-//! state is `SYSCALL`; sysmon moves a hog's P through `REVOKING`; a released P is
-//! `IDLE`. Sysmon takes a P only by a CAS on this word, so an owner that sees its own
-//! `epoch | RUNNING` still holds the P.
+//! **Ownership word** (`own`, own.rs): `epoch << 2 | state`. Sysmon takes a P from
+//! its M only by a CAS on this word (preempt.rs), so an owner that sees its own
+//! `epoch | RUNNING` there still holds the P.
 //!
 //! # Invariants
 //! 1. Only the owner pushes to `runq`, pops from it, or sets `runnext`; thieves only
@@ -28,6 +26,7 @@ use std::sync::atomic::{AtomicI64, AtomicPtr, AtomicU64, Ordering};
 
 use super::g::G;
 use super::m::MShared;
+use super::own::Own;
 use super::runq::{Overflow, RunQueue};
 use crate::timer::Timers;
 
@@ -35,14 +34,6 @@ use crate::timer::Timers;
 pub(crate) const INHERIT_MAX: u32 = 1024;
 /// Dead G records cached per P before half go to the global free list.
 pub(crate) const GFREE_MAX: usize = 64;
-
-/// `own` states (the low two bits; see the module docs).
-pub(crate) const RUNNING: u64 = 0;
-pub(crate) const SYSCALL: u64 = 1;
-pub(crate) const REVOKING: u64 = 2;
-pub(crate) const IDLE: u64 = 3;
-/// Mask of the state bits of `own`.
-pub(crate) const STATE: u64 = 3;
 
 /// A processor.
 pub(crate) struct P {
@@ -74,7 +65,7 @@ pub(crate) struct P {
     pub(crate) gcount: AtomicI64,
     /// Ownership word, `epoch << 2 | state` (module docs). Its own cache line: the
     /// owner reads it at every runtime entry, sysmon CASes it.
-    pub(crate) own: CachePadded<AtomicU64>,
+    pub(crate) own: CachePadded<Own>,
     /// The owner M of the current epoch (set before `own` is published).
     pub(crate) m: AtomicPtr<MShared>,
     /// `schedtick + 1` of the time slice sysmon asked to end (0: none): the running
@@ -102,8 +93,9 @@ pub(crate) struct PLocal {
 }
 
 // SAFETY: `local` is touched only by the owner M (the one holding the P; holding is
-// handed over under `Sched::lock`, which orders the accesses); every other field is
-// atomic or internally locked.
+// handed over under `Sched::lock` or through `own`'s release/acquire CASes, which
+// order the accesses; an owner whose P sysmon took stops touching it: own.rs,
+// preempt.rs); every other field is atomic or internally locked.
 unsafe impl Sync for P {}
 // SAFETY: as above.
 unsafe impl Send for P {}
@@ -121,7 +113,7 @@ impl P {
             switches: AtomicU64::new(0),
             g0_switches: AtomicU64::new(0),
             gcount: AtomicI64::new(0),
-            own: CachePadded(AtomicU64::new(IDLE)),
+            own: CachePadded(Own::new()),
             m: AtomicPtr::new(ptr::null_mut()),
             preempt_at: AtomicU64::new(0),
         }

@@ -65,8 +65,8 @@ use std::sync::atomic::{compiler_fence, fence, AtomicBool, Ordering};
 use std::sync::Once;
 use std::time::Duration;
 
-use super::m::{current_m, Pending, M};
-use super::p::{self, P};
+use super::m::{current_m, MShared, Pending, M};
+use super::p::P;
 use super::Sched;
 
 /// A goroutine's time slice (Go's forcePreemptNS).
@@ -174,9 +174,9 @@ pub(crate) fn enter_raw(m: &'static M) -> bool {
     owner_fence();
     match m.p() {
         Some(p) => {
-            let w = p.own.load(Ordering::Acquire);
-            if w != m.token() {
-                contested(m, p, w);
+            if !p.own.check(m.epoch.get()) {
+                // Sysmon took the P while we ran our own code.
+                m.lose_p();
             }
         }
         None => {
@@ -186,19 +186,6 @@ pub(crate) fn enter_raw(m: &'static M) -> bool {
         }
     }
     true
-}
-
-/// The ownership word is not ours as we left it: sysmon is revoking the P (we take
-/// it back) or took it (we forget it).
-#[cold]
-fn contested(m: &'static M, p: &'static P, w: u64) {
-    let e = m.epoch.get();
-    if w == (e << 2 | p::REVOKING)
-        && p.own.compare_exchange(w, m.token(), Ordering::AcqRel, Ordering::Acquire).is_ok()
-    {
-        return;
-    }
-    m.lose_p();
 }
 
 /// A goroutine that ran without a P was published and its M stops (invariant 3).
@@ -311,30 +298,13 @@ fn entersyscall(m: &'static M) {
     let rt = InRuntime::enter(m);
     if let Some(p) = m.p() {
         let e = m.epoch.get();
-        let mut w = p.own.load(Ordering::Acquire);
-        loop {
-            if w != (e << 2 | p::RUNNING) && w != (e << 2 | p::REVOKING) {
-                // Taken meanwhile: nothing to set aside.
-                m.lose_p();
-                break;
-            }
-            match p.own.compare_exchange(
-                w,
-                e << 2 | p::SYSCALL,
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            ) {
-                Ok(_) => {
-                    m.lose_p();
-                    m.syscall.set(Some((p, e)));
-                    let s = m.sched;
-                    if p.has_work() || s.inject_len.load(Ordering::Relaxed) > 0 {
-                        // Work is waiting: have sysmon look at this P soon.
-                        super::sysmon::nudge(s);
-                    }
-                    break;
-                }
-                Err(cur) => w = cur,
+        m.lose_p();
+        if p.own.enter_syscall(e) {
+            m.syscall.set(Some((p, e)));
+            let s = m.sched;
+            if p.has_work() || s.inject_len.load(Ordering::Relaxed) > 0 {
+                // Work is waiting: have sysmon look at this P soon.
+                super::sysmon::nudge(s);
             }
         }
     }
@@ -345,8 +315,7 @@ fn entersyscall(m: &'static M) {
 /// idle P; else the M stays without a P (the caller's next safe point parks it).
 fn exitsyscall(m: &'static M) {
     let Some((p, e)) = m.syscall.take() else { return };
-    let w = e << 2 | p::SYSCALL;
-    if p.own.compare_exchange(w, e << 2 | p::RUNNING, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+    if p.own.exit_syscall(e) {
         m.regain_p(p);
         return;
     }
@@ -358,36 +327,21 @@ fn exitsyscall(m: &'static M) {
 /// Sysmon: takes P `p` from a goroutine that ran past its slice without a safe point
 /// (`w` is the `epoch | RUNNING` word sysmon observed). Returns whether it did.
 pub(crate) fn retake_hog(s: &'static Sched, p: &'static P, w: u64) -> bool {
-    let e = w >> 2;
-    let revoking = e << 2 | p::REVOKING;
-    if p.own.compare_exchange(w, revoking, Ordering::SeqCst, Ordering::Relaxed).is_err() {
+    if !p.own.revoke_begin(w) {
         return false;
     }
     process_barrier();
     let owner = p.m.load(Ordering::Acquire);
-    // SAFETY: `owner` is the MShared of the M that took the P for epoch `e` (stored
+    // SAFETY: `owner` is the MShared of the M that took the P for this epoch (stored
     // before `own` was published); Ms are never freed (m.rs leaks them).
     let owner = unsafe { &*owner };
-    if owner.user.load(Ordering::Acquire) {
-        owner.lost.store(true, Ordering::SeqCst);
-        s.npless.fetch_add(1, Ordering::SeqCst);
-        if p.own
-            .compare_exchange(revoking, e << 2 | p::IDLE, Ordering::SeqCst, Ordering::Relaxed)
-            .is_ok()
-        {
-            s.stats_handoffs.fetch_add(1, Ordering::Relaxed);
-            s.handoff_p(p);
-            return true;
-        }
-        if owner.lost.swap(false, Ordering::AcqRel) {
-            s.npless.fetch_sub(1, Ordering::SeqCst);
-        }
+    if !owner.user.load(Ordering::Acquire) {
+        // The owner is inside a runtime call: it reaches a safe point soon. (Fails
+        // harmlessly if the owner already took the word back.)
+        p.own.revoke_cancel(w);
         return false;
     }
-    // The owner is inside a runtime call: it reaches a safe point soon. Undo (fails
-    // harmlessly if the owner already took the word back).
-    let _ = p.own.compare_exchange(revoking, w, Ordering::SeqCst, Ordering::Relaxed);
-    false
+    take(s, p, owner, || p.own.revoke_finish(w))
 }
 
 /// Sysmon: takes P `p` from an M inside `blocking` (`w` is `epoch | SYSCALL`).
@@ -395,12 +349,16 @@ pub(crate) fn retake_syscall(s: &'static Sched, p: &'static P, w: u64) -> bool {
     let owner = p.m.load(Ordering::Acquire);
     // SAFETY: as in `retake_hog`.
     let owner = unsafe { &*owner };
+    take(s, p, owner, || p.own.retake_syscall(w))
+}
+
+/// Marks `owner` as having lost its P (counted before the final CAS, so that the
+/// owner can never see the loss first: invariant 3), runs the CAS, and hands the P
+/// off if it succeeded.
+fn take(s: &'static Sched, p: &'static P, owner: &MShared, cas: impl FnOnce() -> bool) -> bool {
     owner.lost.store(true, Ordering::SeqCst);
     s.npless.fetch_add(1, Ordering::SeqCst);
-    if p.own
-        .compare_exchange(w, (w >> 2) << 2 | p::IDLE, Ordering::SeqCst, Ordering::Relaxed)
-        .is_ok()
-    {
+    if cas() {
         s.stats_handoffs.fetch_add(1, Ordering::Relaxed);
         s.handoff_p(p);
         return true;

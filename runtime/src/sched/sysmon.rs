@@ -34,7 +34,8 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use super::idle::{futex_wait, futex_wake};
-use super::{p, preempt, Sched};
+use super::own as p;
+use super::{preempt, Sched};
 use crate::timer::nanotime;
 
 fn earliest(s: &Sched) -> u64 {
