@@ -128,6 +128,26 @@ fn testprog_entry() {
             let threads = std::fs::read_dir("/proc/self/task").unwrap().count();
             eprintln!("threads={threads}");
         }
+        "hog_handoff" => {
+            let rt = goro::Runtime::builder().procs(1).build().unwrap();
+            let st = rt.block_on(|| {
+                let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let s2 = stop.clone();
+                let spinner = goro::spawn(move || {
+                    while !s2.load(std::sync::atomic::Ordering::Relaxed) {
+                        std::hint::black_box(0u64);
+                    }
+                });
+                goro::yield_now();
+                for _ in 0..10 {
+                    goro::sleep(Duration::from_millis(1));
+                }
+                stop.store(true, std::sync::atomic::Ordering::Relaxed);
+                spinner.join().unwrap();
+                goro::stats()
+            });
+            eprintln!("slept 10 times; handoffs={}", st.handoffs);
+        }
         "thread_limit" => {
             // Every spinner that keeps its thread costs an M once its P is handed
             // off: the third M is over the limit of 2.
@@ -297,6 +317,17 @@ fn goroutine_stack_overflow_is_a_fatal_error_naming_it() {
     assert!(!o.status.success());
     assert!(e.contains("runtime: goroutine 2 stack exceeds 262144-byte limit"), "{e}");
     assert!(e.contains("fatal error: stack overflow"), "{e}");
+}
+
+/// The hog hand-off with the owner-side fence instead of `membarrier` (what old
+/// kernels and checkers get).
+#[test]
+fn hog_handoff_works_without_membarrier() {
+    let o = testprog("hog_handoff", &[("GORO_NO_MEMBARRIER", "1")]);
+    let e = stderr(&o);
+    assert!(o.status.success(), "{e}");
+    let n: u64 = e.split("handoffs=").nth(1).and_then(|s| s.trim().parse().ok()).expect("count");
+    assert!(n >= 1, "{e}");
 }
 
 #[test]

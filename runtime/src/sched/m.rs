@@ -35,7 +35,6 @@ use goro_asm::Context;
 
 use super::g::{self, Status, G};
 use super::idle::Note;
-use super::own;
 use super::p::{GFREE_MAX, P};
 use super::park::{IDLE, NOTIFIED, PARKED};
 use super::Sched;
@@ -57,6 +56,9 @@ pub(crate) struct MShared {
     /// (preempt.rs): only then may sysmon take this M's P from under it. Written by
     /// the M only, read by sysmon.
     pub(crate) user: AtomicBool,
+    /// Set by sysmon when it wants the running goroutine to look at its state at the
+    /// next safe point (its slice is over, or its P was taken); cleared there.
+    pub(crate) attention: AtomicBool,
     /// Set by sysmon when it takes this M's P (hog or blocking call) and counted in
     /// `Sched::npless`; cleared (and uncounted) by whoever swaps it back to false.
     pub(crate) lost: AtomicBool,
@@ -153,12 +155,6 @@ impl M {
         self.curg.get()
     }
 
-    /// The ownership word this M expects in its P (`epoch | RUNNING`).
-    #[inline]
-    pub(crate) fn token(&self) -> u64 {
-        self.epoch.get() << 2 | own::RUNNING
-    }
-
     /// Takes P `p` (idle, or handed to this M): starts a new ownership epoch.
     pub(crate) fn take_p(&'static self, p: &'static P) {
         debug_assert!(self.p.get().is_null(), "take_p while holding a P");
@@ -216,6 +212,7 @@ pub(crate) fn spawn_m(sched: &'static Sched, p: usize, spinning: bool) {
         spinning: AtomicBool::new(false),
         nextg: AtomicPtr::new(ptr::null_mut()),
         user: AtomicBool::new(false),
+        attention: AtomicBool::new(false),
         lost: AtomicBool::new(false),
     });
     super::sysmon::ensure_started(sched);
@@ -310,9 +307,10 @@ fn execute(m: &'static M, g: *mut G, inherit: bool) {
 }
 
 /// Called by a goroutine that stops running; `pending` says what happens to it.
-/// Returns when the goroutine is resumed (never for `Pending::Exit`).
+/// Returns when the goroutine is resumed (never for `Pending::Exit`), with the M it
+/// runs on now.
 #[inline]
-pub(crate) fn schedule_from_g(m: &'static M, pending: Pending) {
+pub(crate) fn schedule_from_g(m: &'static M, pending: Pending) -> &'static M {
     let rt = super::preempt::InRuntime::enter(m);
     let g = m.curg.get();
     m.pending.set(pending);
@@ -345,7 +343,8 @@ pub(crate) fn schedule_from_g(m: &'static M, pending: Pending) {
     // Resumed, possibly on another thread (invariant 4).
     let m = current_m().expect("goroutine resumed outside an M");
     after_switch(m);
-    drop(rt);
+    rt.leave_on(m);
+    m
 }
 
 /// The fast path's pick: local work only, and only if nothing needs g0.

@@ -470,8 +470,8 @@ pub fn yield_now() {
             return;
         }
     }
-    drop(rt);
-    m::schedule_from_g(m, m::Pending::Yield(g));
+    let m = m::schedule_from_g(m, m::Pending::Yield(g));
+    rt.leave_on(m);
 }
 
 /// The number of live goroutines of the current runtime (or of the default runtime,

@@ -39,6 +39,9 @@
 //! Where `membarrier` is unavailable (old kernels, valgrind, qemu-user) the owner
 //! side uses a full fence instead ([`HEAVY_FENCE`]).
 //!
+//! `GORO_NO_MEMBARRIER=1` forces the fence variant (for testing it, and for
+//! checkers that do not know the system call).
+//!
 //! **Trade-offs.** Every hog costs an extra OS thread while it runs (bounded by the
 //! M limit, `RuntimeBuilder::max_threads`, default 10,000; exceeding it is a fatal
 //! error naming the limit). A hog keeps running in parallel with the Ps (more
@@ -198,22 +201,15 @@ pub(crate) fn pless_done(s: &'static Sched) {
 /// A safe point: ends the goroutine's time slice if sysmon asked for it, and parks
 /// a goroutine whose M lost its P (Go's preemption check at a function prologue).
 ///
-/// Cheap (a thread-local read and two loads) when nothing is asked: call it in long
+/// Cheap (a thread-local read and a load) when nothing is asked: call it in long
 /// loops that make no other runtime call. Every channel operation, lock, sleep,
-/// spawn and yield runs it. No-op on a plain OS thread, and inside [`blocking`] it
-/// ends the blocking section (the P comes back first).
+/// spawn and yield runs it. No-op on a plain OS thread.
 #[inline]
 pub fn check() {
     let Some(m) = current_m() else { return };
-    if m.curg_ptr().is_null() {
-        return;
+    if m.shared.attention.load(Ordering::Relaxed) && !m.curg_ptr().is_null() {
+        check_slow(m);
     }
-    if let Some(p) = m.p() {
-        if p.own.load(Ordering::Relaxed) == m.token() && !p.preempt_requested() {
-            return;
-        }
-    }
-    check_slow(m);
 }
 
 #[cold]
@@ -223,6 +219,7 @@ fn check_slow(m: &'static M) {
         // Unwinding goroutines stay on their thread (DESIGN.md §12).
         return;
     }
+    m.shared.attention.store(false, Ordering::Relaxed);
     let rt = InRuntime::enter(m);
     let g = m.curg_ptr();
     match m.p() {
@@ -235,8 +232,8 @@ fn check_slow(m: &'static M) {
                 return;
             }
             m.sched.stats_pless_requeues.fetch_add(1, Ordering::Relaxed);
-            drop(rt);
-            super::m::schedule_from_g(m, Pending::Requeue(g));
+            let m = super::m::schedule_from_g(m, Pending::Requeue(g));
+            rt.leave_on(m);
         }
         Some(p) => {
             if !p.preempt_requested() {
@@ -251,8 +248,8 @@ fn check_slow(m: &'static M) {
                 return;
             }
             m.sched.stats_preemptions.fetch_add(1, Ordering::Relaxed);
-            drop(rt);
-            super::m::schedule_from_g(m, Pending::Requeue(g));
+            let m = super::m::schedule_from_g(m, Pending::Requeue(g));
+            rt.leave_on(m);
         }
     }
 }
@@ -279,13 +276,14 @@ pub fn blocking<F: FnOnce() -> T, T>(f: F) -> T {
     impl Drop for Exit {
         fn drop(&mut self) {
             let Some(m) = current_m() else { return };
-            let rt = InRuntime::enter(m); // ends the section (exitsyscall)
+            let rt = InRuntime::enter(m);
+            exitsyscall(m); // (a no-op if entering did it)
             if std::thread::panicking() || m.p().is_some() {
                 rt.leave_on(m);
                 return;
             }
             drop(rt);
-            check();
+            check_slow(m);
         }
     }
     let exit = Exit;
@@ -344,6 +342,15 @@ pub(crate) fn retake_hog(s: &'static Sched, p: &'static P, w: u64) -> bool {
     take(s, p, owner, || p.own.revoke_finish(w))
 }
 
+/// Sysmon: asks the goroutine running on `p` to end its time slice `tick` at its
+/// next safe point.
+pub(crate) fn request_preempt(p: &'static P, tick: u64) {
+    p.preempt_at.store(tick + 1, Ordering::Release);
+    let owner = p.m.load(Ordering::Acquire);
+    // SAFETY: as in `retake_hog`.
+    unsafe { (*owner).attention.store(true, Ordering::Release) };
+}
+
 /// Sysmon: takes P `p` from an M inside `blocking` (`w` is `epoch | SYSCALL`).
 pub(crate) fn retake_syscall(s: &'static Sched, p: &'static P, w: u64) -> bool {
     let owner = p.m.load(Ordering::Acquire);
@@ -359,6 +366,7 @@ fn take(s: &'static Sched, p: &'static P, owner: &MShared, cas: impl FnOnce() ->
     owner.lost.store(true, Ordering::SeqCst);
     s.npless.fetch_add(1, Ordering::SeqCst);
     if cas() {
+        owner.attention.store(true, Ordering::Release);
         s.stats_handoffs.fetch_add(1, Ordering::Relaxed);
         s.handoff_p(p);
         return true;

@@ -149,7 +149,7 @@ fn retake(s: &'static Sched, watch: &mut [Watch], now: u64) -> (bool, u64) {
             continue;
         }
         if wt.asked == 0 {
-            p.preempt_at.store(tick + 1, Ordering::Relaxed);
+            preempt::request_preempt(p, tick);
             wt.asked = now;
             acted = true;
             next = next.min(now + grace);
