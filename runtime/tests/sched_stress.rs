@@ -328,7 +328,7 @@ fn preemption_mix(procs: usize) {
                 let total = total.clone();
                 goro::spawn(move || {
                     let me = goro::current_id().unwrap();
-                    if i % 8 == 0 {
+                    if i.is_multiple_of(8) {
                         goro::lock_os_thread();
                     }
                     let mut s = i.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
@@ -336,7 +336,7 @@ fn preemption_mix(procs: usize) {
                         match rng(&mut s) % 10 {
                             0 => {
                                 // Mostly short; one in eight runs past a time slice.
-                                let us = if rng(&mut s) % 8 == 0 { 12_000 } else { 2_000 };
+                                let us = if rng(&mut s).is_multiple_of(8) { 12_000 } else { 2_000 };
                                 let until = std::time::Instant::now()
                                     + Duration::from_micros(rng(&mut s) % us);
                                 while std::time::Instant::now() < until {
@@ -355,7 +355,7 @@ fn preemption_mix(procs: usize) {
                         assert_eq!(goro::current_id(), Some(me));
                         total.fetch_add(1, Ordering::Relaxed);
                     }
-                    if i % 8 == 0 {
+                    if i.is_multiple_of(8) {
                         goro::unlock_os_thread();
                     }
                 })
