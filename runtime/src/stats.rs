@@ -116,7 +116,7 @@ pub(crate) fn start_schedtrace(s: &'static Sched, ms: u64) {
         let st = of(s);
         let queues: Vec<String> = st.per_proc.iter().map(|p| p.runq.to_string()).collect();
         eprintln!(
-            "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} runqueue={} goroutines={} [{}]",
+            "SCHED {}ms: gomaxprocs={} idleprocs={} threads={} spinningthreads={} runqueue={} goroutines={} handoffs={} preemptions={} [{}]",
             start.elapsed().as_millis(),
             st.procs,
             st.idle_procs,
@@ -124,6 +124,8 @@ pub(crate) fn start_schedtrace(s: &'static Sched, ms: u64) {
             st.spinning_threads,
             st.global_runq,
             st.goroutines,
+            st.handoffs,
+            st.preemptions,
             queues.join(" ")
         );
         }
