@@ -244,3 +244,25 @@ fn hog_pairs_and_light_pairs_share_the_processor() {
     assert!(hog > 0 && light > 0, "hog {hog}, light {light}");
     assert!(hog / light <= 20 && light / hog <= 20, "hog {hog}, light {light}");
 }
+
+/// Sysmon polls every 20 us while it has just acted, but backs off to 10 ms while
+/// nothing needs it (here: one goroutine spinning with nothing else to run).
+#[test]
+fn sysmon_backs_off_while_nothing_needs_it() {
+    let rt = rt1();
+    let (wakeups, handoffs) = rt.block_on(|| {
+        let before = goro::stats().sysmon_wakeups;
+        let t = Instant::now();
+        let mut n = 0u64;
+        while t.elapsed() < Duration::from_millis(300) {
+            n = black_box(n + 1);
+        }
+        let st = goro::stats();
+        (st.sysmon_wakeups - before, st.handoffs)
+    });
+    // 50 quick passes, then doubling up to 10 ms: well under 200 in 300 ms (at a
+    // fixed 20 us it would be thousands).
+    eprintln!("sysmon woke {wakeups} times in 300 ms");
+    assert!(wakeups < 200, "sysmon woke {wakeups} times in 300 ms");
+    assert_eq!(handoffs, 0, "nothing else wanted the P");
+}
