@@ -9,11 +9,16 @@
 //! - `mutex_uncontended`: 4 workers, each with its own (padded) mutex.
 //!
 //! Workers are goroutines on a runtime with the default procs (available
-//! parallelism, as Go's GOMAXPROCS) for goro, and OS threads for std.
+//! parallelism, as Go's GOMAXPROCS) for goro, OS threads for std and parking_lot 0.12
+//! (`parking_lot_*`), and tasks on a tokio multi-thread runtime with as many workers as
+//! goro has Ps for `tokio::sync::{Mutex, RwLock}` (`tokio_*`, every lock an `.await`).
+//! Under `cargo test` the parking_lot and tokio peers run with N = 1,000
+//! (`common::peer_n`).
 
 #[path = "sched_common/mod.rs"]
 mod common;
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -53,6 +58,27 @@ fn thread_workers(work: impl Fn(u64) + Send + Sync + 'static) -> Duration {
     t.elapsed()
 }
 
+/// Runs `work(worker_index)` on `WORKERS` tokio tasks, spawned from a task as goro's
+/// workers are spawned from a goroutine, and times them all.
+fn tokio_workers<F, Fut>(rt: &tokio::runtime::Runtime, work: F) -> Duration
+where
+    F: Fn(u64) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    rt.block_on(async move {
+        tokio::spawn(async move {
+            let t = Instant::now();
+            let hs: Vec<_> = (0..WORKERS).map(|i| tokio::spawn(work(i))).collect();
+            for h in hs {
+                h.await.unwrap();
+            }
+            t.elapsed()
+        })
+        .await
+        .unwrap()
+    })
+}
+
 #[repr(align(128))]
 struct Padded<T>(T);
 
@@ -65,6 +91,13 @@ fn main() {
     let n = common::n_or(4_000_000);
     let per = n / WORKERS;
     let rt = goro::Runtime::builder().build().unwrap();
+    // The peers' N (1,000 under `cargo test`) and their tokio runtime.
+    let pn = common::peer_n(n);
+    let pper = pn / WORKERS;
+    let trt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(common::procs())
+        .build()
+        .unwrap();
 
     // mutex_contended
     let ns = common::median_ns(5, n, || {
@@ -85,6 +118,27 @@ fn main() {
         })
     });
     common::report("std_mutex_contended", ns, "ns/op");
+    let ns = common::median_ns(5, pn, || {
+        let m = Arc::new(parking_lot::Mutex::new(0u64));
+        thread_workers(move |_| {
+            for _ in 0..pper {
+                *m.lock() += 1;
+            }
+        })
+    });
+    common::report("parking_lot_mutex_contended", ns, "ns/op");
+    let ns = common::median_ns(5, pn, || {
+        let m = Arc::new(tokio::sync::Mutex::new(0u64));
+        tokio_workers(&trt, move |_| {
+            let m = m.clone();
+            async move {
+                for _ in 0..pper {
+                    *m.lock().await += 1;
+                }
+            }
+        })
+    });
+    common::report("tokio_mutex_contended", ns, "ns/op");
 
     // rwmutex_read_heavy
     let ns = common::median_ns(5, n, || {
@@ -113,6 +167,35 @@ fn main() {
         })
     });
     common::report("std_rwmutex_read_heavy", ns, "ns/op");
+    let ns = common::median_ns(5, pn, || {
+        let m = Arc::new(parking_lot::RwLock::new(0u64));
+        thread_workers(move |_| {
+            for i in 0..pper {
+                if i % 100 == 0 {
+                    *m.write() += 1;
+                } else {
+                    read_work(*m.read());
+                }
+            }
+        })
+    });
+    common::report("parking_lot_rwmutex_read_heavy", ns, "ns/op");
+    let ns = common::median_ns(5, pn, || {
+        let m = Arc::new(tokio::sync::RwLock::new(0u64));
+        tokio_workers(&trt, move |_| {
+            let m = m.clone();
+            async move {
+                for i in 0..pper {
+                    if i % 100 == 0 {
+                        *m.write().await += 1;
+                    } else {
+                        read_work(*m.read().await);
+                    }
+                }
+            }
+        })
+    });
+    common::report("tokio_rwmutex_read_heavy", ns, "ns/op");
 
     // mutex_uncontended
     let ns = common::median_ns(5, n, || {
@@ -137,4 +220,29 @@ fn main() {
         })
     });
     common::report("std_mutex_uncontended", ns, "ns/op");
+    let ns = common::median_ns(5, pn, || {
+        let ms: Arc<Vec<Padded<parking_lot::Mutex<u64>>>> =
+            Arc::new((0..WORKERS).map(|_| Padded(parking_lot::Mutex::new(0))).collect());
+        thread_workers(move |w| {
+            let m = &ms[w as usize].0;
+            for _ in 0..pper {
+                *m.lock() += 1;
+            }
+        })
+    });
+    common::report("parking_lot_mutex_uncontended", ns, "ns/op");
+    let ns = common::median_ns(5, pn, || {
+        let ms: Arc<Vec<Padded<tokio::sync::Mutex<u64>>>> =
+            Arc::new((0..WORKERS).map(|_| Padded(tokio::sync::Mutex::new(0))).collect());
+        tokio_workers(&trt, move |w| {
+            let ms = ms.clone();
+            async move {
+                let m = &ms[w as usize].0;
+                for _ in 0..pper {
+                    *m.lock().await += 1;
+                }
+            }
+        })
+    });
+    common::report("tokio_mutex_uncontended", ns, "ns/op");
 }

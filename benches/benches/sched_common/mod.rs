@@ -36,3 +36,42 @@ pub fn n_or(default: u64) -> u64 {
 pub fn report(name: &str, value: f64, unit: &str) {
     println!("{name} {value:.1} {unit}");
 }
+
+/// Whether `cargo bench` started this binary: it passes `--bench`, while
+/// `cargo test --all-targets` runs harness-less bench targets without arguments.
+pub fn bench_mode() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+/// N for the peers (may, tokio, parking_lot): `n` under `cargo bench`, at most 1,000 in
+/// test mode, where the peers only have to run once, quickly.
+pub fn peer_n(n: u64) -> u64 {
+    if bench_mode() {
+        n
+    } else {
+        n.min(1_000)
+    }
+}
+
+/// Worker threads of the peers' runtimes: goro's default procs (`GORO_MAXPROCS`, else
+/// the available parallelism), so that every column runs on as many threads.
+pub fn procs() -> usize {
+    std::env::var("GORO_MAXPROCS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&p: &usize| p > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |p| p.get()))
+}
+
+/// How many may coroutines can be alive at once here, rounded down to a thousand: may
+/// (through `generator`) maps every stack on its own and `mprotect`s a guard page in
+/// it, two entries of `/proc/self/maps` per coroutine, and `mmap` fails with ENOMEM
+/// (a panic in `may::go!`) once the process holds `vm.max_map_count` entries (65,530 by
+/// default). 2,000 entries are left for the rest of the process.
+pub fn may_max_tasks() -> u64 {
+    let max_maps: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(65_530);
+    (max_maps.saturating_sub(mappings() + 2_000) / 2 / 1_000 * 1_000) as u64
+}
