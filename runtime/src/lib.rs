@@ -9,6 +9,7 @@
 pub mod coroutine;
 pub(crate) mod env;
 pub mod fatal;
+pub(crate) mod lockorder;
 pub(crate) mod loom;
 pub mod sched;
 pub mod stats;

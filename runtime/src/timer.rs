@@ -116,8 +116,8 @@ impl Timers {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Entry>> {
-        self.heap.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> crate::lockorder::Guard<'_, Vec<Entry>> {
+        crate::lockorder::lock(&self.heap, crate::lockorder::Level::Timers)
     }
 
     /// The earliest deadline (nanotime), `u64::MAX` if none.
@@ -170,7 +170,9 @@ impl Timers {
                         .is_ok()
                     {
                         crate::sched::timer_done(s.sched);
-                        let a = s.action.lock().unwrap_or_else(|e| e.into_inner()).take();
+                        let a =
+                            crate::lockorder::lock(&s.action, crate::lockorder::Level::TimerAction)
+                                .take();
                         if let Some(a) = a {
                             a.fire();
                         }
@@ -288,7 +290,10 @@ impl TimerHandle {
             .is_ok();
         if ok {
             crate::sched::timer_done(self.shared.sched);
-            drop(self.shared.action.lock().unwrap_or_else(|e| e.into_inner()).take());
+            drop(
+                crate::lockorder::lock(&self.shared.action, crate::lockorder::Level::TimerAction)
+                    .take(),
+            );
         }
         ok
     }

@@ -24,6 +24,7 @@ use std::time::Duration;
 
 use super::g::{self, Status, G};
 use super::Sched;
+use crate::lockorder::{self, Level};
 
 /// Receives the deadlock report of one `run` call.
 pub(crate) trait DeadlockSink: Send + Sync {
@@ -41,13 +42,13 @@ pub(crate) struct RunEntry {
 static ALL: Mutex<Vec<&'static Sched>> = Mutex::new(Vec::new());
 
 pub(crate) fn register_sched(s: &'static Sched) {
-    ALL.lock().unwrap_or_else(|e| e.into_inner()).push(s);
+    lockorder::lock(&ALL, Level::Registry).push(s);
 }
 
 /// A registered plain thread parked and no registered thread runs: check every
 /// runtime whose Ps are all idle.
 pub(crate) fn check_all() {
-    let all: Vec<&'static Sched> = ALL.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let all: Vec<&'static Sched> = lockorder::lock(&ALL, Level::Registry).clone();
     for s in all {
         if s.npidle.load(Ordering::SeqCst) == s.procs {
             check(s);
@@ -55,8 +56,8 @@ pub(crate) fn check_all() {
     }
 }
 
-fn runs(s: &Sched) -> std::sync::MutexGuard<'_, Vec<RunEntry>> {
-    s.runs.lock().unwrap_or_else(|e| e.into_inner())
+fn runs(s: &Sched) -> lockorder::Guard<'_, Vec<RunEntry>> {
+    lockorder::lock(&s.runs, Level::Runs)
 }
 
 /// Whether the deadlock condition holds now (see the module docs).

@@ -25,6 +25,8 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::Mutex;
 
+use crate::lockorder::{self, Level};
+
 /// Kernel thread ids of the threads whose state is known without asking the kernel:
 /// the runtime's own (Ms, sysmon, schedtrace) and the registered plain threads.
 static RUNTIME_TIDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
@@ -36,20 +38,20 @@ fn gettid() -> i32 {
 
 /// The calling thread is one of the runtime's own (until [`runtime_thread_exit`]).
 pub(crate) fn runtime_thread_start() {
-    RUNTIME_TIDS.lock().unwrap_or_else(|e| e.into_inner()).push(gettid());
+    lockorder::lock(&RUNTIME_TIDS, Level::Registry).push(gettid());
 }
 
 /// The calling runtime thread is about to exit.
 pub(crate) fn runtime_thread_exit() {
     let me = gettid();
-    RUNTIME_TIDS.lock().unwrap_or_else(|e| e.into_inner()).retain(|&t| t != me);
+    lockorder::lock(&RUNTIME_TIDS, Level::Registry).retain(|&t| t != me);
 }
 
 /// Whether some thread other than the caller and the runtime's own threads is
 /// running or runnable right now (see the module docs). `false` without procfs.
 pub(crate) fn unknown_thread_active() -> bool {
     let me = gettid();
-    let known: Vec<i32> = RUNTIME_TIDS.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let known: Vec<i32> = lockorder::lock(&RUNTIME_TIDS, Level::Registry).clone();
     let Ok(dir) = std::fs::read_dir("/proc/self/task") else { return false };
     for entry in dir.flatten() {
         let Some(tid) = entry.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {

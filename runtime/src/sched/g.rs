@@ -20,6 +20,7 @@
 //!    or the M that took it out of a queue or free list.
 //! 3. The park word's generation only grows (it survives reuse of the record).
 
+use crate::lockorder::Level;
 use std::cell::UnsafeCell;
 use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
@@ -141,17 +142,17 @@ struct FreeList(Vec<*mut G>);
 unsafe impl Send for FreeList {}
 static GFREE: Mutex<FreeList> = Mutex::new(FreeList(Vec::new()));
 
-fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
+fn lock<T>(m: &Mutex<T>, level: Level) -> crate::lockorder::Guard<'_, T> {
+    crate::lockorder::lock(m, level)
 }
 
 /// Takes up to `n` dead records from the global free list into `out`, allocating a
 /// fresh chunk when the list is empty.
 pub(crate) fn alloc_batch(out: &mut Vec<*mut G>, n: usize) {
-    let mut free = lock(&GFREE);
+    let mut free = lock(&GFREE, Level::Slab);
     if free.0.is_empty() {
         let chunk: &'static [G] = Box::leak((0..CHUNK).map(|_| G::new()).collect());
-        lock(&CHUNKS).push(chunk);
+        lock(&CHUNKS, Level::SlabChunks).push(chunk);
         // Hand them out in address order (the last pushed is popped first).
         free.0.extend(chunk.iter().rev().map(|g| ptr::from_ref(g).cast_mut()));
     }
@@ -162,12 +163,12 @@ pub(crate) fn alloc_batch(out: &mut Vec<*mut G>, n: usize) {
 
 /// Returns dead records to the global free list.
 pub(crate) fn free_batch(gs: impl Iterator<Item = *mut G>) {
-    lock(&GFREE).0.extend(gs);
+    lock(&GFREE, Level::Slab).0.extend(gs);
 }
 
 /// Calls `f` on every G record ever allocated.
 pub(crate) fn for_each(mut f: impl FnMut(&'static G)) {
-    let chunks: Vec<&'static [G]> = lock(&CHUNKS).clone();
+    let chunks: Vec<&'static [G]> = lock(&CHUNKS, Level::SlabChunks).clone();
     for c in chunks {
         c.iter().for_each(&mut f);
     }

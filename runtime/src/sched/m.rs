@@ -311,6 +311,7 @@ fn execute(m: &'static M, g: *mut G, inherit: bool) {
 /// runs on now.
 #[inline]
 pub(crate) fn schedule_from_g(m: &'static M, pending: Pending) -> &'static M {
+    crate::lockorder::assert_none_held();
     let rt = super::preempt::InRuntime::enter(m);
     let g = m.curg.get();
     m.pending.set(pending);

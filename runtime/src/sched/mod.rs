@@ -68,9 +68,10 @@
 //!    `Locked::pidle.len()` (both changed under `Sched::lock`, read lock-free).
 //!
 //! # Lock order
-//! `Sched::lock` > `Sched::runs` > a P's timer heap > the G slab's lists. Channel and
-//! sync locks are outside: they are released by park callbacks, which run with no
-//! runtime lock held.
+//! `Sched::lock` > `Sched::runs` > a P's timer heap > a timer's action > the G slab's
+//! free list > its chunk list > the registries; checked on every acquisition in debug builds
+//! (lockorder.rs). Channel and sync locks come before all of them: they are
+//! released by park callbacks, which run with no runtime lock held.
 //!
 //! # References
 //! go/src/runtime/proc.go (schedule, findrunnable, wakep, startm, stopm, handoffp,
@@ -100,7 +101,9 @@ mod tests {
 
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::Mutex;
+
+use crate::lockorder::{self, Level};
 
 use self::g::{Status, G};
 use self::m::{current_m, MShared};
@@ -231,8 +234,8 @@ impl Sched {
         s
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Locked> {
-        self.lock.lock().unwrap_or_else(|e| e.into_inner())
+    pub(crate) fn lock(&self) -> lockorder::Guard<'_, Locked> {
+        lockorder::lock(&self.lock, Level::Sched)
     }
 
     /// Takes an idle P.

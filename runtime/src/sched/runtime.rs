@@ -181,7 +181,7 @@ where
         Err(e) => panic!("goro: cannot start the main goroutine: {e}"),
     };
     let packet = h.packet().clone();
-    sched.runs.lock().unwrap_or_else(|e| e.into_inner()).push(RunEntry {
+    crate::lockorder::lock(&sched.runs, crate::lockorder::Level::Runs).push(RunEntry {
         main: g,
         main_id: h.id(),
         sink: packet.clone() as Arc<dyn deadlock::DeadlockSink>,
@@ -189,7 +189,7 @@ where
     spawn::make_runnable(g);
     let out = packet.wait();
     let id = h.id();
-    sched.runs.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| r.main_id != id);
+    crate::lockorder::lock(&sched.runs, crate::lockorder::Level::Runs).retain(|r| r.main_id != id);
     match out {
         Outcome::Value(v) => v,
         Outcome::Panic(p) => panic::resume_unwind(p),
