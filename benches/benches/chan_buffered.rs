@@ -4,7 +4,7 @@
 //! Peer in the same run: crossbeam-channel `bounded(128)` with plain threads.
 //! Go peer: benches/go/chan_peers.go `spsc`, `mpmc`.
 
-#[path = "chan_common/mod.rs"]
+#[path = "sched_common/mod.rs"]
 mod common;
 
 use std::time::Instant;

@@ -4,7 +4,7 @@
 //! crossbeam-channel's `bounded(0)`.
 //! Go peer: benches/go/chan_peers.go `pingpong` (GOMAXPROCS 1 and 2).
 
-#[path = "chan_common/mod.rs"]
+#[path = "sched_common/mod.rs"]
 mod common;
 
 use std::time::Instant;

@@ -3,7 +3,7 @@
 //! ns per value. Peer in the same run: crossbeam-channel's `select!` with plain threads.
 //! Go peer: benches/go/chan_peers.go `select2`.
 
-#[path = "chan_common/mod.rs"]
+#[path = "sched_common/mod.rs"]
 mod common;
 
 use std::time::Instant;

@@ -2,7 +2,7 @@
 //! p50/p99/max lateness in µs, plus the same with `time::after` receives.
 //! Go peer: benches/go/chan_peers.go `timers`.
 
-#[path = "chan_common/mod.rs"]
+#[path = "sched_common/mod.rs"]
 mod common;
 
 use std::time::{Duration, Instant};

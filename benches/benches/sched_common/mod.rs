@@ -1,4 +1,4 @@
-//! Shared helpers of the scheduler benches (included with `#[path]`): medians, /proc.
+//! Shared helpers of the benches (included with `#[path]`): medians, /proc, N.
 
 #![allow(dead_code)]
 
@@ -27,9 +27,15 @@ pub fn mappings() -> usize {
     std::fs::read_to_string("/proc/self/maps").map_or(0, |s| s.lines().count())
 }
 
-/// `N` from the environment (`GORO_BENCH_N`) or the default.
+/// `N` from the environment (`GORO_BENCH_N`) or the default; in test mode (no
+/// `--bench`, see [`bench_mode`]) at most 1,000, so that `cargo test --all-targets`
+/// only checks that the benchmark runs.
 pub fn n_or(default: u64) -> u64 {
-    std::env::var("GORO_BENCH_N").ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+    match std::env::var("GORO_BENCH_N").ok().and_then(|v| v.parse().ok()) {
+        Some(n) => n,
+        None if bench_mode() => default,
+        None => default.min(1_000),
+    }
 }
 
 /// Prints one result line in the format the Go peers use: `name value unit`.
