@@ -46,3 +46,21 @@ fn dropping_the_receiver_stops_the_ticker() {
     // The chain ends at the next firing; nothing to observe but the absence of a crash.
     std::thread::sleep(Duration::from_millis(10));
 }
+
+/// A ticker re-arms itself from its timer action, which may run on sysmon's thread:
+/// the next timer still belongs to the ticker's own runtime (so that runtime's
+/// deadlock detection sees it pending).
+#[test]
+fn a_ticker_re_arms_on_its_own_runtime() {
+    let rt = goro_runtime::Runtime::builder().procs(1).build().unwrap();
+    let pending: Vec<usize> = rt.block_on(|| {
+        let t = goro_chan::time::tick(Duration::from_millis(3));
+        (0..3)
+            .map(|_| {
+                t.recv().unwrap();
+                goro_runtime::stats().timers
+            })
+            .collect()
+    });
+    assert!(pending.iter().all(|&n| n >= 1), "pending timers after each tick: {pending:?}");
+}

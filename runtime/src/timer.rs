@@ -29,7 +29,8 @@
 //! # References
 //! go/src/runtime/time.go (addtimer, runtimer, siftupTimer with a 4-ary heap).
 
-use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::cell::Cell;
+use std::sync::atomic::{compiler_fence, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -161,7 +162,7 @@ impl Timers {
             match e.kind {
                 Kind::Direct(a) => {
                     crate::sched::timer_done(sched);
-                    a.fire();
+                    firing(sched, || a.fire());
                     fired += 1;
                 }
                 Kind::Shared(s) => {
@@ -174,7 +175,7 @@ impl Timers {
                             crate::lockorder::lock(&s.action, crate::lockorder::Level::TimerAction)
                                 .take();
                         if let Some(a) = a {
-                            a.fire();
+                            firing(s.sched, || a.fire());
                         }
                         fired += 1;
                     }
@@ -182,6 +183,45 @@ impl Timers {
             }
         }
     }
+}
+
+thread_local! {
+    /// The runtime whose timer action runs on this thread (sysmon has no M).
+    static FIRING: Cell<*const Sched> = const { Cell::new(std::ptr::null()) };
+}
+
+/// Runs a timer action of runtime `sched`: runtime calls inside it (a ticker
+/// re-arming itself, a goroutine made runnable) go to `sched`, not to the default
+/// runtime, even on sysmon's thread.
+fn firing(sched: &'static Sched, f: impl FnOnce()) {
+    let prev = set_firing(sched);
+    f();
+    set_firing_ptr(prev);
+}
+
+/// Thread-local accessors: never inlined, with compiler fences (DESIGN.md §12; timer
+/// actions never switch goroutines, but keep the rule).
+#[inline(never)]
+fn set_firing(sched: &'static Sched) -> *const Sched {
+    set_firing_ptr(sched)
+}
+
+#[inline(never)]
+fn set_firing_ptr(p: *const Sched) -> *const Sched {
+    compiler_fence(Ordering::SeqCst);
+    let prev = FIRING.with(|c| c.replace(p));
+    compiler_fence(Ordering::SeqCst);
+    prev
+}
+
+/// The runtime whose timer action the calling thread is running, if any.
+#[inline(never)]
+pub(crate) fn firing_sched() -> Option<&'static Sched> {
+    compiler_fence(Ordering::SeqCst);
+    let p = FIRING.try_with(|c| c.get()).unwrap_or(std::ptr::null());
+    compiler_fence(Ordering::SeqCst);
+    // SAFETY: a non-null pointer was set by `firing` from a `&'static Sched`.
+    unsafe { p.as_ref() }
 }
 
 fn sift_up(h: &mut [Entry], mut i: usize) {

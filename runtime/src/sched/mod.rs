@@ -429,11 +429,12 @@ pub(crate) fn timer_p(sched: &'static Sched) -> &'static P {
     &sched.ps[i]
 }
 
-/// The runtime of the current goroutine (or M), else the default runtime.
+/// The runtime of the current goroutine (or M), else the runtime whose timer action
+/// runs on this thread (sysmon), else the default runtime.
 pub(crate) fn sched_of_current_or_default() -> &'static Sched {
     match current_m() {
         Some(m) => m.sched,
-        None => runtime::default_sched(),
+        None => crate::timer::firing_sched().unwrap_or_else(runtime::default_sched),
     }
 }
 
