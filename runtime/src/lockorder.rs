@@ -33,6 +33,7 @@ pub(crate) enum Level {
     Registry = 7,
 }
 
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 impl Level {
     fn name(self) -> &'static str {
         match self {
@@ -48,6 +49,7 @@ impl Level {
 }
 
 /// Whether `new` may be taken while `held` are held: `Err(conflicting)` otherwise.
+#[cfg_attr(not(debug_assertions), allow(dead_code))]
 pub(crate) fn check_order(held: &[Level], new: Level) -> Result<(), Level> {
     match held.iter().copied().filter(|&h| h >= new).max() {
         Some(h) => Err(h),

@@ -465,9 +465,13 @@ pub fn yield_now() {
     }
     let rt = preempt::InRuntime::enter(m);
     if let Some(p) = m.p() {
-        let when = p.timers.next_when();
-        let timers_due = when != u64::MAX && when <= crate::timer::nanotime();
-        if !p.has_work() && m.sched.inject_len.load(Ordering::Relaxed) == 0 && !timers_due {
+        // The clock is read only when nothing else is queued (a pending timer must
+        // not make every yield pay for it).
+        let timers_due = || {
+            let when = p.timers.next_when();
+            when != u64::MAX && when <= crate::timer::nanotime()
+        };
+        if !p.has_work() && m.sched.inject_len.load(Ordering::Relaxed) == 0 && !timers_due() {
             // Nothing else to run here: keep going (a new time slice, as in Go).
             P::bump(&p.schedtick);
             rt.leave_on(m);
