@@ -71,6 +71,8 @@ pub(crate) struct P {
     /// `schedtick + 1` of the time slice sysmon asked to end (0: none): the running
     /// goroutine yields at its next safe point while it still runs that slice.
     pub(crate) preempt_at: AtomicU64,
+    /// When the owner entered `blocking` (nanotime; read by sysmon in `SYSCALL`).
+    pub(crate) syscall_when: AtomicU64,
 }
 
 /// Keeps a value on a cache line of its own (128 bytes: adjacent-line prefetch).
@@ -116,6 +118,7 @@ impl P {
             own: CachePadded(Own::new()),
             m: AtomicPtr::new(ptr::null_mut()),
             preempt_at: AtomicU64::new(0),
+            syscall_when: AtomicU64::new(0),
         }
     }
 

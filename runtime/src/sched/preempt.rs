@@ -297,6 +297,7 @@ fn entersyscall(m: &'static M) {
     if let Some(p) = m.p() {
         let e = m.epoch.get();
         m.lose_p();
+        p.syscall_when.store(crate::timer::nanotime(), Ordering::Relaxed);
         if p.own.enter_syscall(e) {
             m.syscall.set(Some((p, e)));
             let s = m.sched;

@@ -23,7 +23,8 @@
 //! for 10 ms with other work waiting gets `preempt_at` (the goroutine yields at its
 //! next safe point); 1 ms later, still there and no idle P, the P goes to another M
 //! (the hog keeps its thread); a P in `blocking` is handed off from the second look
-//! (>= 20 us) if work waits or nobody idles to pick new work up, or after 10 ms.
+//! 20 us after it entered (stamped by `blocking`) if work waits or nobody idles to
+//! pick new work up, or after 10 ms.
 //! It sleeps 20 us between passes, doubling after 50 quiet passes up to 10 ms, and
 //! wakes exactly when a watched slice or grace period ends. With every P idle it
 //! sleeps for timers only (no periodic wake-ups); taking an idle P wakes it.
@@ -122,13 +123,16 @@ fn retake(s: &'static Sched, watch: &mut [Watch], now: u64) -> (bool, u64) {
             continue;
         }
         let tick = p.schedtick.load(Ordering::Relaxed);
-        if wt.word != w || wt.tick != tick {
-            *wt = Watch { word: w, tick, since: now, asked: 0 };
-            next = next.min(if state == p::SYSCALL { now + MIN_DELAY } else { now + slice });
-            continue;
-        }
-        let waiting = p.has_work() || s.inject_len.load(Ordering::Relaxed) > 0;
         if state == p::SYSCALL {
+            // `blocking` stamped when it started: no need to wait for a second look.
+            if wt.word != w {
+                let entered = p.syscall_when.load(Ordering::Relaxed);
+                *wt = Watch { word: w, tick, since: entered.min(now), asked: 0 };
+            }
+            if now - wt.since < MIN_DELAY {
+                next = next.min(wt.since + MIN_DELAY);
+                continue;
+            }
             let idle_help =
                 s.nmspinning.load(Ordering::SeqCst) + s.npidle.load(Ordering::SeqCst) > 0;
             if !p.has_work() && idle_help && now - wt.since < SYSCALL_MAX {
@@ -140,6 +144,12 @@ fn retake(s: &'static Sched, watch: &mut [Watch], now: u64) -> (bool, u64) {
             }
             continue;
         }
+        if wt.word != w || wt.tick != tick {
+            *wt = Watch { word: w, tick, since: now, asked: 0 };
+            next = next.min(now + slice);
+            continue;
+        }
+        let waiting = p.has_work() || s.inject_len.load(Ordering::Relaxed) > 0;
         // RUNNING: the same time slice since `wt.since`.
         if now - wt.since < slice {
             next = next.min(wt.since + slice);
