@@ -187,16 +187,18 @@ fn a_long_loop_with_coop_check_is_preempted() {
             n
         });
         goro::yield_now();
-        for _ in 0..5 {
+        // Each wake-up of ours waits for the spinner's slice to end at a check. (A
+        // hand-off can still happen when the kernel keeps the spinner's thread off
+        // the CPU past the grace period, as when tests run in parallel on few cores;
+        // then a later slice ends at a check.)
+        let t = Instant::now();
+        while goro::stats().preemptions == 0 && t.elapsed() < Duration::from_secs(10) {
             goro::sleep(Duration::from_millis(2));
         }
         stop.store(true, Ordering::Relaxed);
         h.join().unwrap();
         goro::stats()
     });
-    // Its slice ends at a `coop::check`. (A hand-off may still happen when the
-    // kernel keeps the thread off the CPU past the grace period: tests run in
-    // parallel on few cores.)
     assert!(st.preemptions >= 1, "{st:?}");
 }
 
