@@ -31,7 +31,7 @@ use crate::lockorder::{self, Level};
 /// the runtime's own (Ms, sysmon, schedtrace) and the registered plain threads.
 static RUNTIME_TIDS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
 
-fn gettid() -> i32 {
+pub(crate) fn gettid() -> i32 {
     // SAFETY: gettid(2) has no preconditions.
     unsafe { libc::gettid() }
 }
@@ -61,13 +61,24 @@ pub(crate) fn unknown_thread_active() -> bool {
             continue;
         }
         let Ok(stat) = std::fs::read_to_string(entry.path().join("stat")) else { continue };
-        // `tid (comm) S ...`: the state follows the last ')'.
-        let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next());
-        if matches!(state, Some('R' | 'D')) {
+        if matches!(stat_state(&stat), Some('R' | 'D')) {
             return true;
         }
     }
     false
+}
+
+/// The state letter of a `/proc/.../stat` line: `tid (comm) S ...` (after the last
+/// ')', since a thread name may contain one).
+fn stat_state(stat: &str) -> Option<char> {
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.trim_start().chars().next())
+}
+
+/// The kernel's state letter (`R`, `S`, `D`, ...) of thread `tid` of this process;
+/// `None` without procfs.
+pub(crate) fn thread_state(tid: i32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    stat_state(&stat)
 }
 
 static RUNNING: AtomicIsize = AtomicIsize::new(0);
@@ -117,4 +128,18 @@ pub(crate) fn adjust(delta: isize) {
 /// Registered plain threads that are not parked.
 pub(crate) fn running() -> isize {
     RUNNING.load(Ordering::SeqCst)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_follows_the_last_parenthesis() {
+        assert_eq!(stat_state("42 (goro-m0) S 1 2 3"), Some('S'));
+        assert_eq!(stat_state("42 (a) b) (c) R 1"), Some('R'));
+        assert_eq!(stat_state("garbage"), None);
+        // This thread is running while it asks.
+        assert_eq!(thread_state(gettid()), Some('R'));
+    }
 }

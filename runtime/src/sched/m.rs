@@ -28,7 +28,7 @@
 
 use std::cell::{Cell, UnsafeCell};
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicI32, AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use goro_asm::Context;
@@ -62,6 +62,8 @@ pub(crate) struct MShared {
     /// Set by sysmon when it takes this M's P (hog or blocking call) and counted in
     /// `Sched::npless`; cleared (and uncounted) by whoever swaps it back to false.
     pub(crate) lost: AtomicBool,
+    /// The M's kernel thread id (sysmon reads its state in /proc).
+    pub(crate) tid: AtomicI32,
 }
 
 /// A callback run by [`after_switch`] for a parking goroutine (Go's `unlockf`).
@@ -214,6 +216,7 @@ pub(crate) fn spawn_m(sched: &'static Sched, p: usize, spinning: bool) {
         user: AtomicBool::new(false),
         attention: AtomicBool::new(false),
         lost: AtomicBool::new(false),
+        tid: AtomicI32::new(0),
     });
     super::sysmon::ensure_started(sched);
     let r = std::thread::Builder::new()
@@ -226,6 +229,7 @@ pub(crate) fn spawn_m(sched: &'static Sched, p: usize, spinning: bool) {
 
 fn mstart(sched: &'static Sched, shared: Arc<MShared>, p: usize, spinning: bool) {
     goro_stack::ensure_thread_ready();
+    shared.tid.store(super::external::gettid(), Ordering::Relaxed);
     let seed = (shared.id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
     let m: &'static M = Box::leak(Box::new(M {
         sched,

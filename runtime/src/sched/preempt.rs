@@ -18,7 +18,10 @@
 //!    kernel time-slices the hog's thread. When the hog reaches a safe point its M
 //!    has no P: it takes an idle P if there is one, else its goroutine goes to the
 //!    global queue and the M parks. Unwrapped blocking calls (`std::fs`,
-//!    `std::thread::sleep`, C libraries) are caught the same way.
+//!    `std::thread::sleep`, C libraries) are caught the same way, and sooner: when
+//!    work waits behind a slice over 1 ms old and the owner's thread is seen asleep
+//!    in the kernel twice, 100 us apart (`/proc/self/task/<tid>/stat`), sysmon takes
+//!    the P without waiting for the slice to end.
 //! 3. **`blocking(f)`** is Go's entersyscall/exitsyscall: the P's state becomes
 //!    `SYSCALL` (the M promises not to touch it); sysmon takes it after one pass
 //!    (>= 20 us) if other work waits; on return the M takes its P back if it is

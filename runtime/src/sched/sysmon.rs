@@ -22,7 +22,8 @@
 //! it watches each P's ownership word and `schedtick`; a P on the same time slice
 //! for 10 ms with other work waiting gets `preempt_at` (the goroutine yields at its
 //! next safe point); 1 ms later, still there and no idle P, the P goes to another M
-//! (the hog keeps its thread); a P in `blocking` is handed off from the second look
+//! (the hog keeps its thread); a slice over 1 ms old whose thread sleeps in the
+//! kernel (an unwrapped blocking call) loses its P as soon as that is seen twice; a P in `blocking` is handed off from the second look
 //! 20 us after it entered (stamped by `blocking`) if work waits or nobody idles to
 //! pick new work up, or after 10 ms.
 //! It sleeps 20 us between passes, doubling after 50 quiet passes up to 10 ms, and
@@ -106,7 +107,16 @@ struct Watch {
     since: u64,
     /// When sysmon asked the slice to end (0: not yet).
     asked: u64,
+    /// When sysmon first saw the owner's thread asleep in the kernel during this
+    /// slice (0: not seen).
+    blocked: u64,
 }
+
+/// A slice with work waiting behind it is checked for a thread blocked in the kernel
+/// (an unwrapped blocking call) once it is this old.
+const BLOCKED_AFTER: u64 = 1_000_000;
+/// ... and is taken once the thread was seen asleep twice this far apart.
+const BLOCKED_CONFIRM: u64 = 100_000;
 
 /// Preempts goroutines past their slice and retakes Ps from hogs and blocking calls
 /// (Go's `retake`). Returns whether it did anything, and when it needs to look again.
@@ -127,7 +137,7 @@ fn retake(s: &'static Sched, watch: &mut [Watch], now: u64) -> (bool, u64) {
             // `blocking` stamped when it started: no need to wait for a second look.
             if wt.word != w {
                 let entered = p.syscall_when.load(Ordering::Relaxed);
-                *wt = Watch { word: w, tick, since: entered.min(now), asked: 0 };
+                *wt = Watch { word: w, tick, since: entered.min(now), asked: 0, blocked: 0 };
             }
             if now - wt.since < MIN_DELAY {
                 next = next.min(wt.since + MIN_DELAY);
@@ -144,13 +154,31 @@ fn retake(s: &'static Sched, watch: &mut [Watch], now: u64) -> (bool, u64) {
             }
             continue;
         }
+        let waiting = p.has_work() || s.inject_len.load(Ordering::Relaxed) > 0;
         if wt.word != w || wt.tick != tick {
-            *wt = Watch { word: w, tick, since: now, asked: 0 };
-            next = next.min(now + slice);
+            *wt = Watch { word: w, tick, since: now, asked: 0, blocked: 0 };
+            next = next.min(now + if waiting { BLOCKED_AFTER } else { slice });
             continue;
         }
-        let waiting = p.has_work() || s.inject_len.load(Ordering::Relaxed) > 0;
-        // RUNNING: the same time slice since `wt.since`.
+        // RUNNING: the same time slice since `wt.since`. A goroutine asleep in the
+        // kernel (an unwrapped blocking call: `std::thread::sleep`, a read, a std
+        // lock) cannot reach a safe point: with work waiting and nobody else to run
+        // it, its P goes at once rather than after the slice.
+        if waiting && now - wt.since >= BLOCKED_AFTER && s.npidle.load(Ordering::SeqCst) == 0 {
+            if owner_asleep(p) {
+                if wt.blocked == 0 {
+                    wt.blocked = now;
+                } else if now - wt.blocked >= BLOCKED_CONFIRM && preempt::retake_hog(s, p, w) {
+                    acted = true;
+                    continue;
+                }
+                next = next.min(now + BLOCKED_CONFIRM);
+            } else {
+                wt.blocked = 0;
+            }
+        } else if waiting {
+            next = next.min(wt.since + BLOCKED_AFTER);
+        }
         if now - wt.since < slice {
             next = next.min(wt.since + slice);
             continue;
@@ -176,6 +204,17 @@ fn retake(s: &'static Sched, watch: &mut [Watch], now: u64) -> (bool, u64) {
         }
     }
     (acted, next)
+}
+
+/// Whether the OS thread of the M holding `p` sleeps in the kernel right now.
+fn owner_asleep(p: &'static super::p::P) -> bool {
+    let owner = p.m.load(Ordering::Acquire);
+    if owner.is_null() {
+        return false;
+    }
+    // SAFETY: Ms are never freed (m.rs leaks them); `p.m` points to one.
+    let tid = unsafe { (*owner).tid.load(Ordering::Relaxed) };
+    matches!(super::external::thread_state(tid), Some('S' | 'D'))
 }
 
 fn run(s: &'static Sched) {
