@@ -81,3 +81,16 @@ pub fn may_max_tasks() -> u64 {
         .unwrap_or(65_530);
     (max_maps.saturating_sub(mappings() + 2_000) / 2 / 1_000 * 1_000) as u64
 }
+
+/// Runs this bench binary again, with the same arguments and `var=val` in its
+/// environment, and waits for it; its lines go to the same stdout. For peers that need a
+/// fresh process: may's worker count is fixed once its scheduler has started.
+pub fn rerun_with(var: &str, val: &str) {
+    let exe = std::env::current_exe().unwrap();
+    let st = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(var, val)
+        .status()
+        .unwrap();
+    assert!(st.success(), "{var}={val}: {st}");
+}
