@@ -166,6 +166,9 @@ impl RawMutex {
     #[cold]
     #[inline(never)]
     fn lock_slow(&self, reason: WaitReason) {
+        // The safe point of a contended lock (DESIGN.md §5). The uncontended fast path
+        // has none, as in Go, where `Lock`'s fast path is inlined into its caller.
+        goro_runtime::coop::check();
         let mut wait_start: Option<Instant> = None;
         let mut starving = false;
         let mut awoke = false;
@@ -376,7 +379,6 @@ impl<T: ?Sized> Mutex<T> {
     #[doc(alias = "Lock")]
     #[inline]
     pub fn lock(&self) -> MutexGuard<'_, T> {
-        goro_runtime::coop::check();
         self.raw.lock(WaitReason::SyncMutexLock);
         MutexGuard { mutex: self, _not_sync_by_default: PhantomData }
     }

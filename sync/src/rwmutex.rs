@@ -269,7 +269,6 @@ impl<T: ?Sized> RwMutex<T> {
     #[doc(alias = "RLock")]
     #[inline]
     pub fn read(&self) -> RwMutexReadGuard<'_, T> {
-        goro_runtime::coop::check();
         self.raw.read_lock();
         RwMutexReadGuard { lock: self, _marker: PhantomData }
     }
