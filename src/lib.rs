@@ -6,7 +6,7 @@
 //! (DESIGN.md §1):
 //!
 //! - goroutines: [`run`], [`spawn`], [`go!`], [`Builder`], [`JoinHandle`],
-//!   [`yield_now`], [`sleep`], [`Runtime`], [`stats`], `#[goro::main]`;
+//!   [`yield_now`], [`sleep`], [`Runtime`], [`stats()`], `#[goro::main]`;
 //! - [`blocking`] and [`coop::check`]: blocking calls and safe points for hot loops
 //!   (no goroutine can starve the others; DESIGN.md §5-6);
 //! - [`park`]: the parking API that channels and locks are built on;

@@ -2,7 +2,7 @@
 //!
 //! # Design
 //! A `Coroutine<I, Y, R>` owns a pooled stack. The top of that stack holds a
-//! [`Header`] (the two saved contexts: the resumer's and the coroutine's, plus state
+//! `Header` (the two saved contexts: the resumer's and the coroutine's, plus state
 //! flags) followed by the closure itself, so creating a coroutine allocates nothing on
 //! the heap: the closure is moved onto its own stack and read from there by the entry
 //! function. The `Coroutine` value only holds pointers into that stack, so it may move

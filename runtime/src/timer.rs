@@ -1,7 +1,7 @@
 //! Runtime timers: per-P 4-ary min-heaps, run by the P's scheduler and by sysmon.
 //!
 //! # Design
-//! Each P has a [`Timers`] heap under its own small lock, plus an atomic copy of the
+//! Each P has a `Timers` heap under its own small lock, plus an atomic copy of the
 //! earliest deadline so that the scheduler can skip the heap without locking when
 //! nothing is due. A timer is added to the current P's heap (goroutines) or to a P
 //! picked round-robin (plain threads). Due timers are run:

@@ -28,7 +28,7 @@
 //!    still there, else an idle P, else the goroutine goes to the global queue.
 //!
 //! **Taking a P from a running M safely.** The P's owner touches its P only inside
-//! runtime calls. Each runtime call that may touch the P runs inside [`InRuntime`],
+//! runtime calls. Each runtime call that may touch the P runs inside `InRuntime`,
 //! which clears the M's `user` flag on entry and checks the P's ownership word
 //! (`P::own`, `epoch | RUNNING`); leaving sets `user` again. Sysmon takes a hog's P in
 //! three steps: CAS `own` from `epoch | RUNNING` to `epoch | REVOKING`; a process-wide
@@ -40,7 +40,7 @@
 //! it back to `RUNNING`, which makes sysmon's final CAS fail) or `IDLE` (and forgets
 //! the P). So the owner's fast path is a plain store, a compiler fence and a load.
 //! Where `membarrier` is unavailable (old kernels, valgrind, qemu-user) the owner
-//! side uses a full fence instead ([`HEAVY_FENCE`]).
+//! side uses a full fence instead (`HEAVY_FENCE`).
 //!
 //! `GORO_NO_MEMBARRIER=1` forces the fence variant (for testing it, and for
 //! checkers that do not know the system call).
@@ -55,7 +55,7 @@
 //!
 //! # Invariants
 //! 1. While an M's `user` flag is set it does not touch its P, and the flag is set
-//!    only by the outermost [`InRuntime`] (or a new goroutine's entry) on the M the
+//!    only by the outermost `InRuntime` (or a new goroutine's entry) on the M the
 //!    goroutine runs on.
 //! 2. Every context switch happens inside an `InRuntime` (user flag clear), so a
 //!    resumed context finds the flag clear and restores its own outer value.

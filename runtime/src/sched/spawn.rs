@@ -6,7 +6,7 @@
 //! (no heap allocation for it) and the initial context is written below it; the
 //! entry function reads the closure from there. The closure is wrapped so that the
 //! body runs inside `catch_unwind` (a switch must never unwind) and its outcome goes
-//! to a [`Packet`] shared with the [`JoinHandle`], the only heap allocation of a spawn.
+//! to a `Packet` shared with the [`JoinHandle`], the only heap allocation of a spawn.
 //! The new G goes to `runnext` of the spawning P (it runs next and inherits the time
 //! slice), or to the global queue when spawned from outside the runtime; then `wakep`.
 //!
