@@ -602,14 +602,6 @@ fn find_runnable(m: &'static M) -> Option<*mut G> {
 /// How long a thief leaves a running P's `runnext` alone before stealing it.
 const RUNNEXT_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
 
-/// Busy-waits for `d` (a spinning M has nothing else to do).
-fn spin_for(d: std::time::Duration) {
-    let t = std::time::Instant::now();
-    while t.elapsed() < d {
-        std::hint::spin_loop();
-    }
-}
-
 /// Steals from other Ps: several passes over them in random order; on the last pass
 /// also their due timers and `runnext`.
 fn steal_work(m: &'static M, p: &'static P) -> Option<*mut G> {
@@ -648,8 +640,12 @@ fn steal_work(m: &'static M, p: &'static P) -> Option<*mut G> {
                 // just woke (the other end of a channel), and that P will run it as
                 // soon as the waker blocks. Taking it at once splits the pair over two
                 // threads that then fight over the channel's lock, so give the owner
-                // ~3 µs (a channel handoff takes well under that) before stealing.
-                spin_for(RUNNEXT_GRACE);
+                // a moment before stealing. Sleep rather than spin, as Go does
+                // (`usleep(3)`; the kernel's timer slack makes it tens of µs): a
+                // spinning thief takes a CPU from the pair it waits for, and a holder
+                // of the channel's lock descheduled for it stalls both (on 2 cores a
+                // 3 µs spin cost 1.3-2.2x in buffered, select and procs-2 ping-pong).
+                std::thread::sleep(RUNNEXT_GRACE);
                 let rn = v.runnext.load(Ordering::Acquire);
                 if !rn.is_null()
                     && v.runnext
