@@ -194,20 +194,15 @@ thread_local! {
 /// re-arming itself, a goroutine made runnable) go to `sched`, not to the default
 /// runtime, even on sysmon's thread.
 fn firing(sched: &'static Sched, f: impl FnOnce()) {
-    let prev = set_firing(sched);
+    let prev = swap_firing(sched);
     f();
-    set_firing_ptr(prev);
+    swap_firing(prev);
 }
 
 /// Thread-local accessors: never inlined, with compiler fences (DESIGN.md §12; timer
 /// actions never switch goroutines, but keep the rule).
 #[inline(never)]
-fn set_firing(sched: &'static Sched) -> *const Sched {
-    set_firing_ptr(sched)
-}
-
-#[inline(never)]
-fn set_firing_ptr(p: *const Sched) -> *const Sched {
+fn swap_firing(p: *const Sched) -> *const Sched {
     compiler_fence(Ordering::SeqCst);
     let prev = FIRING.with(|c| c.replace(p));
     compiler_fence(Ordering::SeqCst);

@@ -99,7 +99,9 @@ pub(crate) struct M {
     /// The epoch of `P::own` that this M holds its P under.
     pub(crate) epoch: Cell<u64>,
     /// The P set aside by `blocking` (state `SYSCALL`) and its epoch.
-    pub(crate) syscall: Cell<Option<(&'static P, u64)>>,
+    /// (`epoch` stays that of the P set aside: nothing takes a P before the section
+    /// ends.)
+    pub(crate) syscall: Cell<Option<&'static P>>,
     /// The goroutine running on this M, or null on g0.
     curg: Cell<*mut G>,
     /// The scheduler's context (invariant 1).
@@ -465,20 +467,18 @@ fn free_g(m: &'static M, g: *mut G) {
     }
 }
 
-/// Takes a dead G record: the P's cache first, then the global list.
-pub(crate) fn alloc_g(sched: &'static Sched) -> *mut G {
-    if let Some(m) = current_m() {
-        if ptr::eq(m.sched, sched) {
-            if let Some(p) = m.p() {
-                // SAFETY: we own the P; no other borrow of its local state is alive.
-                let local = unsafe { p.local() };
-                if local.gfree.is_empty() {
-                    g::alloc_batch(&mut local.gfree, GFREE_MAX / 2);
-                }
-                if let Some(g) = local.gfree.pop() {
-                    return g;
-                }
-            }
+/// Takes a dead G record: the cache of `p` (the caller's own P, held inside the
+/// runtime, or `None`) first, then the global list.
+pub(crate) fn alloc_g(p: Option<&'static P>) -> *mut G {
+    if let Some(p) = p {
+        // SAFETY: the caller owns the P (inside the runtime: sysmon cannot take it);
+        // no other borrow of its local state is alive.
+        let local = unsafe { p.local() };
+        if local.gfree.is_empty() {
+            g::alloc_batch(&mut local.gfree, GFREE_MAX / 2);
+        }
+        if let Some(g) = local.gfree.pop() {
+            return g;
         }
     }
     let mut v = Vec::with_capacity(1);

@@ -388,7 +388,7 @@ pub(crate) fn ready(g: &'static G) {
     if let Some(m) = current_m() {
         if ptr::eq(m.sched, sched) {
             // No switch in here: leave on the same M.
-            let outer = preempt::enter_raw(m);
+            let rt = preempt::InRuntime::enter(m);
             let done = match m.p() {
                 Some(p) => {
                     if let Some(o) = p.put(gp, true) {
@@ -398,9 +398,7 @@ pub(crate) fn ready(g: &'static G) {
                 }
                 None => false,
             };
-            if outer {
-                m.shared.user.store(true, Ordering::Release);
-            }
+            rt.leave_on(m);
             if done {
                 sched.wakep();
                 return;

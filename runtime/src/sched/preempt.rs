@@ -143,9 +143,26 @@ pub(crate) struct InRuntime {
 }
 
 impl InRuntime {
+    /// Enters the runtime on `m`. Only the outermost entry (the goroutine was in its
+    /// own code) clears `user` and checks the P; leaving sets `user` again, on the M
+    /// the goroutine runs on then.
     #[inline]
     pub(crate) fn enter(m: &'static M) -> InRuntime {
-        InRuntime { outer: enter_raw(m) }
+        if !m.shared.user.load(Ordering::Relaxed) {
+            return InRuntime { outer: false };
+        }
+        m.shared.user.store(false, Ordering::Relaxed);
+        owner_fence();
+        match m.p() {
+            Some(p) => {
+                if !p.own.check(m.epoch.get()) {
+                    // Sysmon took the P while we ran our own code.
+                    m.lose_p();
+                }
+            }
+            None => exitsyscall(m),
+        }
+        InRuntime { outer: true }
     }
 
     /// Leaves on `m`, the M the goroutine runs on now.
@@ -167,31 +184,6 @@ impl Drop for InRuntime {
             }
         }
     }
-}
-
-/// Enters the runtime on `m`; returns whether this is the outermost entry (the
-/// caller must then set `user` again when it leaves, on the M it runs on then).
-#[inline]
-pub(crate) fn enter_raw(m: &'static M) -> bool {
-    if !m.shared.user.load(Ordering::Relaxed) {
-        return false;
-    }
-    m.shared.user.store(false, Ordering::Relaxed);
-    owner_fence();
-    match m.p() {
-        Some(p) => {
-            if !p.own.check(m.epoch.get()) {
-                // Sysmon took the P while we ran our own code.
-                m.lose_p();
-            }
-        }
-        None => {
-            if m.syscall.get().is_some() {
-                exitsyscall(m);
-            }
-        }
-    }
-    true
 }
 
 /// A goroutine that ran without a P was published and its M stops (invariant 3).
@@ -302,7 +294,7 @@ fn entersyscall(m: &'static M) {
         m.lose_p();
         p.syscall_when.store(crate::timer::nanotime(), Ordering::Relaxed);
         if p.own.enter_syscall(e) {
-            m.syscall.set(Some((p, e)));
+            m.syscall.set(Some(p));
             let s = m.sched;
             if p.has_work() || s.inject_len.load(Ordering::Relaxed) > 0 {
                 // Work is waiting: have sysmon look at this P soon.
@@ -316,8 +308,8 @@ fn entersyscall(m: &'static M) {
 /// Ends a `blocking` section: takes the set-aside P back if sysmon left it, else an
 /// idle P; else the M stays without a P (the caller's next safe point parks it).
 fn exitsyscall(m: &'static M) {
-    let Some((p, e)) = m.syscall.take() else { return };
-    if p.own.exit_syscall(e) {
+    let Some(p) = m.syscall.take() else { return };
+    if p.own.exit_syscall(m.epoch.get()) {
         m.regain_p(p);
         return;
     }

@@ -334,7 +334,8 @@ fn new_g<F: FnOnce() + Send + 'static>(
     stack_size: usize,
     body: F,
 ) -> io::Result<&'static G> {
-    if current_m().is_none() {
+    let m = current_m();
+    if m.is_none() {
         super::external::register();
     }
     let stack = PooledStack::acquire(stack_size)?;
@@ -348,8 +349,11 @@ fn new_g<F: FnOnce() + Send + 'static>(
             ),
         ));
     }
-    let rt = current_m().map(super::preempt::InRuntime::enter);
-    let gp = super::m::alloc_g(sched);
+    // Inside the runtime from here (no switch before `drop(rt)`): our P, read after
+    // entering, cannot be taken while we use its G cache and counter.
+    let rt = m.map(super::preempt::InRuntime::enter);
+    let p = m.filter(|m| ptr::eq(m.sched, sched)).and_then(|m| m.p());
+    let gp = super::m::alloc_g(p);
     // SAFETY: a dead slab record we now own (g.rs invariant 2).
     let g: &'static G = unsafe { &*gp };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
@@ -370,11 +374,9 @@ fn new_g<F: FnOnce() + Send + 'static>(
     g.sched.store(ptr::from_ref(sched).cast_mut(), Ordering::Release);
     g.wait_reason.store(0, Ordering::Relaxed);
     g.set_status(Status::Runnable);
-    match current_m() {
-        Some(m) if ptr::eq(m.sched, sched) && m.p().is_some() => {
-            m.p().expect("checked").add_gcount(1);
-        }
-        _ => {
+    match p {
+        Some(p) => p.add_gcount(1),
+        None => {
             sched.ngoroutines_ext.fetch_add(1, Ordering::Relaxed);
             sched.progress.fetch_add(1, Ordering::SeqCst);
         }
