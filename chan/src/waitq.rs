@@ -393,29 +393,23 @@ impl<T> WaitQueue<T> {
 
     /// Claims the first live receiver (not `own`'s). Dead entries met are unlinked.
     pub(crate) fn claim_receiver(&mut self, own: Option<&Ctx>) -> Option<Claimed<T>> {
-        let mut out = None;
-        self.walk(own, |e| {
-            debug_assert!(!e.is_lazy(), "chan: a lazy entry in a recvq");
-            if e.ctx().try_claim(e.case, false) {
-                out = Some(e.ctx().unparker.clone());
-                Step::Take
-            } else {
-                Step::Drop
-            }
-        })
-        .map(|entry| Claimed {
-            entry,
-            unparker: out.take().expect("claimed"),
-            done: false,
-        })
+        self.claim(own, false)
     }
 
     /// Claims the first live eager sender (not `own`'s); lazy senders met on the way
     /// are notified and unlinked (module docs).
     pub(crate) fn claim_sender(&mut self, own: Option<&Ctx>) -> Option<Claimed<T>> {
+        self.claim(own, true)
+    }
+
+    /// Claims the first live eager entry (not `own`'s). `senders`: this is a sendq,
+    /// whose lazy entries (select send arms) are notified and unlinked on the way.
+    #[inline]
+    fn claim(&mut self, own: Option<&Ctx>, senders: bool) -> Option<Claimed<T>> {
         let mut out = None;
         self.walk(own, |e| {
             if e.is_lazy() {
+                debug_assert!(senders, "chan: a lazy entry in a recvq");
                 if e.ctx().try_notify() {
                     e.ctx().unparker.unpark();
                 }
