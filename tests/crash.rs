@@ -23,6 +23,31 @@ fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Runs `scenario`, checks that it succeeded and printed every needle; its stderr.
+fn expect_ok(scenario: &str, env: &[(&str, &str)], needles: &[&str]) -> String {
+    expect(scenario, env, true, needles)
+}
+
+/// Runs `scenario`, checks that it failed and printed every needle; its stderr.
+fn expect_fail(scenario: &str, env: &[(&str, &str)], needles: &[&str]) -> String {
+    expect(scenario, env, false, needles)
+}
+
+fn expect(scenario: &str, env: &[(&str, &str)], success: bool, needles: &[&str]) -> String {
+    let o = testprog(scenario, env);
+    let e = stderr(&o);
+    assert_eq!(o.status.success(), success, "{scenario}: {e}");
+    for n in needles {
+        assert!(e.contains(n), "{scenario}: no {n:?} in: {e}");
+    }
+    e
+}
+
+/// The number printed after `key` (`handoffs=3`).
+fn number_after(e: &str, key: &str) -> u64 {
+    e.split(key).nth(1).and_then(|s| s.split_whitespace().next()?.parse().ok()).expect(key)
+}
+
 /// The child's entry point; a no-op in the parent.
 #[test]
 fn testprog_entry() {
@@ -194,91 +219,79 @@ fn attr_main() {
 
 #[test]
 fn deadlock_of_main_is_reported() {
-    let o = testprog("deadlock_main", &[]);
-    let e = stderr(&o);
-    assert!(!o.status.success());
-    assert!(e.contains("all goroutines are asleep - deadlock!"), "{e}");
-    assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+    expect_fail(
+        "deadlock_main",
+        &[],
+        &["all goroutines are asleep - deadlock!", "goroutine 1 [chan receive]:"],
+    );
 }
 
 #[test]
 fn deadlock_lists_every_blocked_goroutine() {
-    let o = testprog("deadlock_many", &[]);
-    let e = stderr(&o);
-    assert!(!o.status.success());
-    assert!(e.contains("all goroutines are asleep - deadlock!"), "{e}");
-    assert!(e.contains("goroutine 1 [join]:"), "{e}");
-    assert!(e.contains("goroutine 2 [sync.Mutex.Lock]:"), "{e}");
-    assert!(e.contains("goroutine 3 [select]:"), "{e}");
+    expect_fail(
+        "deadlock_many",
+        &[],
+        &[
+            "all goroutines are asleep - deadlock!",
+            "goroutine 1 [join]:",
+            "goroutine 2 [sync.Mutex.Lock]:",
+            "goroutine 3 [select]:",
+        ],
+    );
 }
 
 #[test]
 fn no_false_deadlock_while_a_timer_is_pending() {
-    let o = testprog("no_deadlock_while_sleeping", &[]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    assert!(e.contains("main woke"), "{e}");
+    expect_ok("no_deadlock_while_sleeping", &[], &["main woke"]);
 }
 
 #[test]
 fn no_false_deadlock_while_a_plain_thread_takes_part() {
-    let o = testprog("no_deadlock_with_thread", &[]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    assert!(e.contains("main woke"), "{e}");
+    expect_ok("no_deadlock_with_thread", &[], &["main woke"]);
 }
 
 #[test]
 fn no_false_deadlock_while_an_unregistered_thread_runs() {
-    let o = testprog("no_deadlock_with_busy_new_thread", &[]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    assert!(e.contains("main woke"), "{e}");
+    expect_ok("no_deadlock_with_busy_new_thread", &[], &["main woke"]);
 }
 
 #[test]
 fn an_idle_runtime_does_not_wake_up() {
-    let o = testprog("idle_has_no_wakeups", &[]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    let n: u64 = e.split("wakeups=").nth(1).and_then(|s| s.trim().parse().ok()).expect("count");
+    let e = expect_ok("idle_has_no_wakeups", &[], &[]);
+    let n = number_after(&e, "wakeups=");
     assert!(n <= 2, "{e}");
 }
 
 #[test]
 fn deadlock_is_reported_once_a_busy_thread_is_gone() {
-    let o = testprog("deadlock_after_thread_exits", &[]);
-    let e = stderr(&o);
-    assert!(!o.status.success());
-    assert!(e.contains("all goroutines are asleep - deadlock!"), "{e}");
-    assert!(e.contains("goroutine 1 [chan receive]:"), "{e}");
+    expect_fail(
+        "deadlock_after_thread_exits",
+        &[],
+        &["all goroutines are asleep - deadlock!", "goroutine 1 [chan receive]:"],
+    );
 }
 
 #[test]
 fn goroutines_left_behind_are_not_a_deadlock() {
-    let o = testprog("leftover_goroutines_are_fine", &[]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    assert!(e.contains("clean exit"), "{e}");
+    expect_ok("leftover_goroutines_are_fine", &[], &["clean exit"]);
 }
 
 #[test]
 fn goroutine_panic_is_printed_with_its_id() {
-    let o = testprog("goroutine_panic", &[]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    assert!(e.contains("goroutine 2 panicked at"), "{e}");
-    assert!(e.contains("oops in a goroutine"), "{e}");
-    assert!(e.contains("joined: goroutine 2 panicked: oops in a goroutine"), "{e}");
+    expect_ok(
+        "goroutine_panic",
+        &[],
+        &[
+            "goroutine 2 panicked at",
+            "oops in a goroutine",
+            "joined: goroutine 2 panicked: oops in a goroutine",
+        ],
+    );
 }
 
 #[test]
 fn main_goroutine_panic_fails_the_process() {
-    let o = testprog("main_panic", &[]);
-    let e = stderr(&o);
-    assert!(!o.status.success());
-    assert!(e.contains("goroutine 1 panicked at"), "{e}");
-    assert!(e.contains("main goroutine failed"), "{e}");
+    expect_fail("main_panic", &[], &["goroutine 1 panicked at", "main goroutine failed"]);
 }
 
 #[test]
@@ -304,39 +317,35 @@ fn bad_environment_is_a_clear_startup_error() {
 
 #[test]
 fn schedtrace_prints_lines() {
-    let o = testprog("schedtrace", &[("GORO_SCHEDTRACE", "10")]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
+    let e = expect_ok("schedtrace", &[("GORO_SCHEDTRACE", "10")], &[]);
     assert!(e.contains("SCHED ") && e.contains("gomaxprocs="), "{e}");
 }
 
 #[test]
 fn goroutine_stack_overflow_is_a_fatal_error_naming_it() {
-    let o = testprog("stack_overflow", &[]);
-    let e = stderr(&o);
-    assert!(!o.status.success());
-    assert!(e.contains("runtime: goroutine 2 stack exceeds 262144-byte limit"), "{e}");
-    assert!(e.contains("fatal error: stack overflow"), "{e}");
+    expect_fail(
+        "stack_overflow",
+        &[],
+        &["runtime: goroutine 2 stack exceeds 262144-byte limit", "fatal error: stack overflow"],
+    );
 }
 
 /// The hog hand-off with the owner-side fence instead of `membarrier` (what old
 /// kernels and checkers get).
 #[test]
 fn hog_handoff_works_without_membarrier() {
-    let o = testprog("hog_handoff", &[("GORO_NO_MEMBARRIER", "1")]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    let n: u64 = e.split("handoffs=").nth(1).and_then(|s| s.trim().parse().ok()).expect("count");
+    let e = expect_ok("hog_handoff", &[("GORO_NO_MEMBARRIER", "1")], &[]);
+    let n = number_after(&e, "handoffs=");
     assert!(n >= 1, "{e}");
 }
 
 #[test]
 fn exceeding_the_thread_limit_is_a_fatal_error_naming_it() {
-    let o = testprog("thread_limit", &[]);
-    let e = stderr(&o);
-    assert!(!o.status.success(), "{e}");
-    assert!(e.contains("runtime: program exceeds 2-thread limit"), "{e}");
-    assert!(e.contains("fatal error: thread exhaustion"), "{e}");
+    expect_fail(
+        "thread_limit",
+        &[],
+        &["runtime: program exceeds 2-thread limit", "fatal error: thread exhaustion"],
+    );
 }
 
 #[test]
@@ -347,19 +356,13 @@ fn max_threads_zero_is_rejected() {
 
 #[test]
 fn dropping_a_runtime_stops_its_threads() {
-    let o = testprog("runtime_drop", &[]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    let n: usize =
-        e.split("threads=").nth(1).and_then(|s| s.trim().parse().ok()).expect("thread count");
+    let e = expect_ok("runtime_drop", &[], &[]);
+    let n = number_after(&e, "threads=");
     // 20 runtimes of 2 Ps each would leave 40+ threads; their Ms and sysmon exit.
     assert!(n < 10, "{e}");
 }
 
 #[test]
 fn goro_main_attribute_runs_main_as_a_goroutine() {
-    let o = testprog("goro_main", &[]);
-    let e = stderr(&o);
-    assert!(o.status.success(), "{e}");
-    assert!(e.contains("in goro::main, id 1"), "{e}");
+    expect_ok("goro_main", &[], &["in goro::main, id 1"]);
 }
