@@ -79,11 +79,7 @@ fn testprog_entry() {
             let u = park::unparker();
             // This thread never touched the runtime: it is seen running by the kernel.
             std::thread::spawn(move || {
-                let t = std::time::Instant::now();
-                let mut x = 0u64;
-                while t.elapsed() < Duration::from_millis(100) {
-                    x = std::hint::black_box(x + 1);
-                }
+                busy_for(Duration::from_millis(100));
                 u.unpark();
             });
             park::park(WaitReason::ChanReceive);
@@ -107,11 +103,7 @@ fn testprog_entry() {
             let u = park::unparker();
             // A busy thread that could wake main, but exits without doing so.
             std::thread::spawn(move || {
-                let t = std::time::Instant::now();
-                let mut x = 0u64;
-                while t.elapsed() < Duration::from_millis(100) {
-                    x = std::hint::black_box(x + 1);
-                }
+                busy_for(Duration::from_millis(100));
                 drop(u);
             });
             park::park(WaitReason::ChanReceive);
@@ -188,6 +180,15 @@ fn testprog_entry() {
             });
         }
         other => panic!("unknown scenario {other}"),
+    }
+}
+
+/// Keeps the calling thread running (never asleep in the kernel) for `d`.
+fn busy_for(d: Duration) {
+    let t = std::time::Instant::now();
+    let mut x = 0u64;
+    while t.elapsed() < d {
+        x = std::hint::black_box(x + 1);
     }
 }
 
