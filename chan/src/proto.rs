@@ -1,8 +1,10 @@
 //! The channel protocol shared by the unbuffered and buffered flavors (Go's `hchan`).
 //!
 //! # Design
-//! One `Mutex` per channel guards the buffer, both waiter queues and the closed flags,
-//! as in Go's `hchan.lock`. The flavors differ only in their [`Buffer`]:
+//! One lock per channel guards the buffer, both waiter queues and the closed flags,
+//! as in Go's `hchan.lock`. It is the runtime's [`Lock`] (spin in bursts, then sleep),
+//! not `std::sync::Mutex`, whose spinning steals the line from the holder when two Ps
+//! hammer one channel (goro_runtime's lock.rs has the measurements). The flavors differ only in their [`Buffer`]:
 //! [`zero`](crate::flavors::zero) has none (every send is a handoff to a waiting
 //! receiver), [`array`](crate::flavors::array) a fixed-capacity FIFO ring.
 //!
@@ -45,9 +47,9 @@
 //! go/src/runtime/chan.go (chansend, chanrecv, closechan).
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Mutex, MutexGuard};
 use std::time::Instant;
 
+use goro_runtime::lock::{Lock, LockGuard};
 use goro_runtime::park::{Unparker, WaitReason};
 
 use crate::err::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
@@ -67,14 +69,17 @@ pub(crate) trait Buffer<T>: Sized {
     fn take_all(&mut self) -> Self;
 }
 
+/// `repr(C)`, in this order: what every operation reads or writes comes first, next to
+/// the lock word (see [`Channel`]).
+#[repr(C)]
 struct Inner<T, B> {
-    buf: B,
-    /// Slots promised to select send arms whose values are being built (invariant 1).
-    reserved: usize,
-    recvq: WaitQueue<T>,
-    sendq: WaitQueue<T>,
     closed: bool,
     rx_gone: bool,
+    /// Slots promised to select send arms whose values are being built (invariant 1).
+    reserved: usize,
+    buf: B,
+    recvq: WaitQueue<T>,
+    sendq: WaitQueue<T>,
 }
 
 /// A reservation of a send arm that fired (see the module docs).
@@ -100,8 +105,14 @@ enum RecvNow<T> {
 }
 
 /// A channel: the flavors are `Channel<T, NoBuffer>` and `Channel<T, Ring<T>>`.
+///
+/// Cache-line aligned, the lock word first and the hot part of [`Inner`] right after
+/// it: a buffered operation then touches one line of the channel (besides the value's
+/// slot and the queue heads, which only change when someone parks), and the next
+/// holder on another core pulls it over once.
+#[repr(C, align(64))]
 pub(crate) struct Channel<T, B> {
-    inner: Mutex<Inner<T, B>>,
+    inner: Lock<Inner<T, B>>,
     cap: usize,
     /// Relaxed mirror of `closed || rx_gone`, for `is_closed` without the lock.
     closed_hint: AtomicBool,
@@ -168,7 +179,7 @@ impl<T, B: Buffer<T>> Channel<T, B> {
     /// A channel of capacity `cap` with one sender and one receiver counted.
     pub(crate) fn new(cap: usize, close_on_drop: bool) -> Channel<T, B> {
         Channel {
-            inner: Mutex::new(Inner {
+            inner: Lock::new(Inner {
                 buf: B::with_capacity(cap),
                 reserved: 0,
                 recvq: WaitQueue::new(),
@@ -184,10 +195,9 @@ impl<T, B: Buffer<T>> Channel<T, B> {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<T, B>> {
-        // No user code runs under the lock (values are moved there, never dropped), so
-        // a poisoned lock cannot hide an inconsistent state.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    #[inline]
+    fn lock(&self) -> LockGuard<'_, Inner<T, B>> {
+        self.inner.lock()
     }
 
     /// Capacity (0: unbuffered).

@@ -276,10 +276,12 @@ struct Node<T> {
 
 /// A FIFO queue of waiters: a doubly linked list in a slab. Protected by its
 /// channel's lock.
+#[repr(C)]
 pub(crate) struct WaitQueue<T> {
-    nodes: Vec<Node<T>>,
+    /// First: `claim_*` look only at `head` while nobody waits (proto.rs's layout).
     head: u32,
     tail: u32,
+    nodes: Vec<Node<T>>,
     /// Free list through `next`.
     free: u32,
     len: usize,

@@ -9,6 +9,7 @@
 pub mod coroutine;
 pub(crate) mod env;
 pub mod fatal;
+pub mod lock;
 pub(crate) mod lockorder;
 pub(crate) mod loom;
 pub mod sched;
