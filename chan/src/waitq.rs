@@ -157,10 +157,15 @@ impl Ctx {
     /// The outcome, once the owner's park returned. Never parks again: the park's
     /// generation is over, so the claimer's unpark is a no-op (runtime park.rs).
     fn resolve(&self) -> Outcome {
-        if self.try_abort() {
-            return Outcome::Aborted;
+        // Usually someone claimed us (that is what woke us): one load, no CAS. Only a
+        // state still WAITING (timeout, spurious wake) needs the aborting CAS.
+        let mut s = self.state.load(Ordering::Acquire);
+        if s == WAITING {
+            if self.try_abort() {
+                return Outcome::Aborted;
+            }
+            s = self.state.load(Ordering::Acquire);
         }
-        let s = self.state.load(Ordering::Acquire);
         if s == RETRY {
             return Outcome::Retry;
         }
