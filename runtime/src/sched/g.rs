@@ -19,11 +19,13 @@
 //! 2. `stack` and `ctx` are touched only by the M that owns the G: the M running it,
 //!    or the M that took it out of a queue or free list.
 //! 3. The park word's generation only grows (it survives reuse of the record).
+//! 4. `join` is null whenever the G is Dead; while non-null it owns one strong
+//!    reference to the goroutine's join packet (spawn.rs invariant 3).
 
 use crate::lockorder::Level;
 use std::cell::UnsafeCell;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering};
+use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, Ordering};
 use std::sync::Mutex;
 
 use goro_asm::Context;
@@ -72,11 +74,17 @@ pub(crate) struct G {
     /// The stack (invariant 2).
     pub(crate) stack: UnsafeCell<Option<PooledStack>>,
     /// `lock_os_thread` nesting count. Written by the G itself only.
-    pub(crate) locked: AtomicU64,
+    pub(crate) locked: AtomicU32,
     /// The M this G is locked to (an `MShared`), or null. Written by the G itself.
     pub(crate) locked_m: AtomicPtr<super::m::MShared>,
-    /// The name given by `Builder::name` (invariant 2).
-    pub(crate) name: UnsafeCell<Option<String>>,
+    /// The name given by `Builder::name` (invariant 2). Boxed: one word in every record,
+    /// an allocation only for the few named goroutines.
+    #[allow(clippy::box_collection, reason = "one word instead of three in every record")]
+    pub(crate) name: UnsafeCell<Option<Box<String>>>,
+    /// The goroutine's join packet (`Arc::into_raw` of a `spawn::Packet<T>`), or null
+    /// once the goroutine or a dropped `JoinHandle` took it (invariant 4). Atomic: set
+    /// at spawn before the G is published; cleared by CAS from either side.
+    pub(crate) join: AtomicPtr<()>,
 }
 
 // SAFETY: the `UnsafeCell` fields follow invariant 2 (one owning M at a time, handed
@@ -96,9 +104,10 @@ impl G {
             sched: AtomicPtr::new(ptr::null_mut()),
             link: AtomicPtr::new(ptr::null_mut()),
             stack: UnsafeCell::new(None),
-            locked: AtomicU64::new(0),
+            locked: AtomicU32::new(0),
             locked_m: AtomicPtr::new(ptr::null_mut()),
             name: UnsafeCell::new(None),
+            join: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -182,6 +191,6 @@ mod tests {
     #[test]
     fn g_record_is_small() {
         let size = std::mem::size_of::<G>();
-        assert!(size <= 160, "G is {size} bytes");
+        assert!(size <= 96, "G is {size} bytes");
     }
 }

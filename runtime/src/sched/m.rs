@@ -442,6 +442,8 @@ fn free_g(m: &'static M, g: *mut G) {
     }
     // SAFETY: as above, we own the record.
     unsafe { *gr.name.get() = None };
+    // g.rs invariant 4: the goroutine's completion took its join packet reference.
+    debug_assert!(gr.join.load(Ordering::Relaxed).is_null(), "free_g: join packet still set");
     let w = gr.park.load(Ordering::Acquire);
     gr.park.store(((w >> 2) + 1) << 2, Ordering::Release);
     gr.set_status(Status::Dead);

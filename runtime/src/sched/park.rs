@@ -37,6 +37,7 @@
 //! go/src/runtime/proc.go (gopark, goready), parking_lot_core (park/unpark tokens).
 
 use std::fmt;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, Thread};
@@ -173,28 +174,99 @@ thread_local! {
     };
 }
 
-#[derive(Clone)]
-enum Target {
+/// What an [`Unparker`] wakes, borrowed from it.
+enum Target<'a> {
     G(&'static G),
-    Thread(Arc<ThreadParker>),
+    Thread(&'a ThreadParker),
 }
+
+/// Bit of [`Unparker::tagged`] set when the target is a plain thread. Generations
+/// have 62 bits (the park words are `generation << 2 | state`), so it is free.
+const THREAD_TARGET: u64 = 1 << 63;
 
 /// Wakes one park of one goroutine or thread, at most once (see the module docs).
 ///
 /// `Send + Sync + Clone`: a channel keeps it in its waiter queue; `select` may keep
 /// clones in several queues, and only the first `unpark` of them has an effect.
-#[derive(Clone)]
+///
+/// Two words (every parked goroutine's waiter holds one): the target's address and
+/// the generation, whose top bit tells the two kinds of target apart.
+///
+/// | `tagged` bit 63 | `ptr`                                                 |
+/// |-----------------|-------------------------------------------------------|
+/// | 0               | a slab `G` record (`&'static`, never freed)           |
+/// | 1               | `Arc::into_raw` of a `ThreadParker`: one strong count  |
 pub struct Unparker {
-    target: Target,
-    gen: u64,
+    ptr: NonNull<()>,
+    /// The generation, plus [`THREAD_TARGET`] for a thread.
+    tagged: u64,
+}
+
+// SAFETY: the target is a `&'static G` (G is Sync) or an owned strong reference to
+// a `ThreadParker` (Send + Sync: atomics and a `Thread`), as an `Arc` would be.
+unsafe impl Send for Unparker {}
+// SAFETY: as above; `&Unparker` only reads the target through shared references.
+unsafe impl Sync for Unparker {}
+
+impl Unparker {
+    fn for_g(g: &'static G, gen: u64) -> Unparker {
+        debug_assert_eq!(gen & THREAD_TARGET, 0);
+        Unparker { ptr: NonNull::from(g).cast(), tagged: gen }
+    }
+
+    fn for_thread(t: Arc<ThreadParker>, gen: u64) -> Unparker {
+        debug_assert_eq!(gen & THREAD_TARGET, 0);
+        let ptr = NonNull::new(Arc::into_raw(t).cast_mut()).expect("Arc::into_raw is non-null");
+        Unparker { ptr: ptr.cast(), tagged: gen | THREAD_TARGET }
+    }
+
+    fn gen(&self) -> u64 {
+        self.tagged & !THREAD_TARGET
+    }
+
+    fn is_thread(&self) -> bool {
+        self.tagged & THREAD_TARGET != 0
+    }
+
+    fn target(&self) -> Target<'_> {
+        if self.is_thread() {
+            // SAFETY: tagged as a thread: `ptr` is the strong reference this handle owns
+            // (table above), so the parker lives at least as long as `self`.
+            Target::Thread(unsafe { self.ptr.cast::<ThreadParker>().as_ref() })
+        } else {
+            // SAFETY: tagged as a goroutine: `ptr` is a slab record, never freed (g.rs).
+            Target::G(unsafe { self.ptr.cast::<G>().as_ref() })
+        }
+    }
+}
+
+impl Clone for Unparker {
+    fn clone(&self) -> Unparker {
+        if self.is_thread() {
+            // SAFETY: `ptr` came from `Arc::into_raw` and we hold one strong count, so
+            // the `Arc` is live; the clone owns the count added here.
+            unsafe { Arc::increment_strong_count(self.ptr.cast::<ThreadParker>().as_ptr()) };
+        }
+        Unparker { ptr: self.ptr, tagged: self.tagged }
+    }
+}
+
+impl Drop for Unparker {
+    fn drop(&mut self) {
+        if self.is_thread() {
+            // SAFETY: we own one strong count of this `Arc::into_raw` pointer (taken in
+            // `for_thread` or `clone`) and give it back exactly once, here.
+            unsafe { Arc::decrement_strong_count(self.ptr.cast::<ThreadParker>().as_ptr()) };
+        }
+    }
 }
 
 impl fmt::Debug for Unparker {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.target {
-            Target::G(g) => write!(f, "Unparker(goroutine {}, gen {})", g.id(), self.gen),
+        match self.target() {
+            Target::G(g) => write!(f, "Unparker(goroutine {}, gen {})", g.id(), self.gen()),
             Target::Thread(t) => {
-                write!(f, "Unparker(thread {:?}, gen {})", t.thread.id(), self.gen)
+                write!(f, "Unparker(thread {:?}, gen {})", t.thread.id(), self.gen())
             }
         }
     }
@@ -212,12 +284,12 @@ pub fn unparker() -> Unparker {
         let g = m.curg();
         let gen = (g.park.load(Ordering::Acquire) >> 2) + 1;
         g.park.store(gen << 2, Ordering::Release);
-        return Unparker { gen, target: Target::G(g) };
+        return Unparker::for_g(g, gen);
     }
     THREAD_PARKER.with(|t| {
         let gen = (t.word.load(Ordering::Acquire) >> 2) + 1;
         t.word.store(gen << 2, Ordering::Release);
-        Unparker { gen, target: Target::Thread(t.clone()) }
+        Unparker::for_thread(t.clone(), gen)
     })
 }
 
@@ -226,18 +298,18 @@ impl Unparker {
     /// (false: already woken, or the park is over and this handle is stale).
     #[doc(alias = "goready")]
     pub fn unpark(&self) -> bool {
-        match &self.target {
+        match self.target() {
             Target::G(g) => {
                 if current_m().is_none() {
                     super::external::register();
                 }
-                unpark_g(g, self.gen)
+                unpark_g(g, self.gen())
             }
             Target::Thread(t) => {
                 if current_m().is_none() {
                     super::external::register();
                 }
-                let w = (self.gen << 2) | IDLE;
+                let w = (self.gen() << 2) | IDLE;
                 if t.word
                     .compare_exchange(w, w | NOTIFIED, Ordering::SeqCst, Ordering::Acquire)
                     .is_ok()
@@ -258,7 +330,7 @@ impl Unparker {
 
     /// The goroutine id of the target, or `None` for a plain thread.
     pub fn goroutine_id(&self) -> Option<u64> {
-        match &self.target {
+        match self.target() {
             Target::G(g) => Some(g.id()),
             Target::Thread(_) => None,
         }
@@ -343,7 +415,7 @@ fn park_inner<F: FnOnce() -> bool>(
         super::m::lock_current(m);
     }
     let timer = deadline.map(|d| {
-        let u = Unparker { gen: g.park.load(Ordering::Acquire) >> 2, target: Target::G(g) };
+        let u = Unparker::for_g(g, g.park.load(Ordering::Acquire) >> 2);
         crate::timer::TimerHandle::start(d, crate::timer::Action::Unpark(u))
     });
     let w = g.park.load(Ordering::Acquire);
@@ -445,6 +517,34 @@ fn park_thread<F: FnOnce() -> bool>(unlock: Option<F>, deadline: Option<Instant>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every parked goroutine's waiter holds one: two words.
+    #[test]
+    fn unparker_is_two_words() {
+        assert_eq!(std::mem::size_of::<Unparker>(), 16);
+        assert_eq!(std::mem::size_of::<Option<Unparker>>(), 16);
+    }
+
+    /// A thread target's strong count follows the handles' clones and drops.
+    #[test]
+    fn thread_unparker_counts_references() {
+        std::thread::spawn(|| {
+            let u = unparker();
+            let count = || THREAD_PARKER.with(Arc::strong_count);
+            assert_eq!(count(), 2);
+            let v = u.clone();
+            assert_eq!(count(), 3);
+            assert_eq!(u.goroutine_id(), None);
+            drop(u);
+            assert_eq!(count(), 2);
+            assert!(v.unpark());
+            assert!(!v.unpark(), "a second unpark of one generation has no effect");
+            drop(v);
+            assert_eq!(count(), 1);
+        })
+        .join()
+        .unwrap();
+    }
 
     #[test]
     fn wait_reason_round_trips_through_u8() {

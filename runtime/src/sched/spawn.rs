@@ -7,6 +7,12 @@
 //! entry function reads the closure from there. The closure is wrapped so that the
 //! body runs inside `catch_unwind` (a switch must never unwind) and its outcome goes
 //! to a `Packet` shared with the [`JoinHandle`], the only heap allocation of a spawn.
+//! The goroutine's reference to the packet is not captured by its closure but parked
+//! in its G record (`G::join`), so that dropping the handle before the goroutine ends
+//! (detaching it, Go's only kind of goroutine) frees the packet at once: a detached
+//! goroutine, parked for however long, holds no heap memory but its G record.
+//! Rejected: capturing the `Arc` in the closure (the packet then lives as long as the
+//! goroutine, 80 bytes of heap per parked goroutine that nobody will ever join).
 //! The new G goes to `runnext` of the spawning P (it runs next and inherits the time
 //! slice), or to the global queue when spawned from outside the runtime; then `wakep`.
 //!
@@ -15,6 +21,11 @@
 //!    `state` becomes `DONE` (Release) and read after (Acquire).
 //! 2. The joiner's `waiter` is written before `state` becomes `WAITING` and read only
 //!    by the completer that saw `WAITING`.
+//! 3. From spawn until one CAS of it from the packet's address to null, `G::join` owns
+//!    one strong reference to the goroutine's packet; the side whose CAS succeeds (the
+//!    goroutine at completion, or its dropped `JoinHandle`) owns that reference. The
+//!    word can hold that address only for this goroutine: the handle keeps the packet
+//!    alive, so no other packet gets its address while the handle may CAS.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
@@ -124,8 +135,12 @@ impl<T: Send> DeadlockSink for Packet<T> {
 ///
 /// Dropping it detaches the goroutine, as with std's threads.
 pub struct JoinHandle<T> {
-    packet: Arc<Packet<T>>,
+    /// `None` only inside `join` and `drop`.
+    packet: Option<Arc<Packet<T>>>,
     id: u64,
+    /// The goroutine's record: its `join` word may still hold the goroutine's reference
+    /// to `packet` (invariant 3).
+    g: &'static G,
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
@@ -140,8 +155,17 @@ impl<T> fmt::Debug for JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Waits for the goroutine to finish; parks the calling goroutine (or thread).
     /// `Err` if the goroutine panicked; the payload is in [`JoinError::into_panic`].
-    pub fn join(self) -> Result<T, JoinError> {
-        match self.packet.wait() {
+    pub fn join(mut self) -> Result<T, JoinError> {
+        let packet = self.packet.take().expect("goro: join: handle without packet");
+        let out = packet.wait();
+        if let Outcome::Deadlock(_) = out {
+            // Completed by the deadlock report, not by the goroutine: its reference
+            // may still be in `G::join`.
+            detach(self.g, packet);
+        }
+        // Otherwise the goroutine completed the packet, after taking its reference
+        // out of `G::join` (invariant 3): nothing left to reclaim.
+        match out {
             Outcome::Value(v) => Ok(v),
             Outcome::Panic(p) => Err(JoinError { id: self.id, payload: p }),
             Outcome::Deadlock(msg) => Err(JoinError { id: self.id, payload: Box::new(msg) }),
@@ -150,7 +174,7 @@ impl<T> JoinHandle<T> {
 
     /// Whether the goroutine has finished (returned or panicked).
     pub fn is_finished(&self) -> bool {
-        self.packet.is_done()
+        self.packet().is_done()
     }
 
     /// The goroutine's id (unique, > 0).
@@ -159,7 +183,51 @@ impl<T> JoinHandle<T> {
     }
 
     pub(crate) fn packet(&self) -> &Arc<Packet<T>> {
-        &self.packet
+        self.packet.as_ref().expect("goro: JoinHandle used after join")
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    /// Detaches the goroutine; frees the packet now if the goroutine has not taken it.
+    fn drop(&mut self) {
+        if let Some(packet) = self.packet.take() {
+            detach(self.g, packet);
+        }
+    }
+}
+
+/// Takes the goroutine's reference to `packet` back out of `g.join` if it is still
+/// there (invariant 3), then drops it and `packet`.
+fn detach<T>(g: &'static G, packet: Arc<Packet<T>>) {
+    let mine = Arc::as_ptr(&packet).cast_mut().cast::<()>();
+    if g.join.compare_exchange(mine, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
+        // SAFETY: invariant 3 — our CAS took the strong reference that `g.join` owned
+        // (made by `Arc::into_raw` of an `Arc<Packet<T>>` in `create`).
+        drop(unsafe { Arc::from_raw(mine.cast_const().cast::<Packet<T>>()) });
+    }
+}
+
+/// The goroutine's side of its packet: the address it finds in its own `G::join`.
+struct PacketRef<T>(*const Packet<T>);
+
+// SAFETY: only an address is sent (the goroutine compares it with `G::join` and turns
+// it back into an `Arc` only after its CAS won the reference, invariant 3); the
+// packet itself is Send + Sync for `T: Send`.
+unsafe impl<T: Send> Send for PacketRef<T> {}
+
+impl<T> PacketRef<T> {
+    /// Completes the packet if the goroutine still owns its reference (the handle was
+    /// not dropped first); otherwise drops `out`. Runs on the goroutine `g`.
+    fn complete(self, g: &G, out: Outcome<T>) {
+        let raw = self.0.cast_mut().cast::<()>();
+        if g.join
+            .compare_exchange(raw, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: invariant 3 — our CAS took the reference `g.join` owned.
+            let packet = unsafe { Arc::from_raw(self.0) };
+            packet.complete(out);
+        }
     }
 }
 
@@ -246,7 +314,7 @@ impl Builder {
         let (g, h) = create(sched, size, f)?;
         if let Some(name) = self.name {
             // SAFETY: the G is not runnable yet: we own it (g.rs invariant 2).
-            unsafe { *g.name.get() = Some(name) };
+            unsafe { *g.name.get() = Some(Box::new(name)) };
         }
         make_runnable(g);
         Ok(h)
@@ -261,7 +329,7 @@ pub(crate) fn current_name() -> Option<String> {
         return None;
     }
     // SAFETY: the running goroutine's own record; only its owner (us) touches `name`.
-    unsafe { (*(*g).name.get()).clone() }
+    unsafe { (*(*g).name.get()).as_deref().cloned() }
 }
 
 /// Starts a goroutine on the current runtime (or the default one): Go's `go f()`.
@@ -309,16 +377,28 @@ where
     T: Send + 'static,
 {
     let packet = Arc::new(Packet::<T>::new());
-    let p2 = packet.clone();
+    // The goroutine's reference, owned by `G::join` from here (invariant 3).
+    let raw = Arc::into_raw(packet.clone());
+    let mine = PacketRef(raw);
     let body = move || {
         let out = match panic::catch_unwind(AssertUnwindSafe(f)) {
             Ok(v) => Outcome::Value(v),
             Err(p) => Outcome::Panic(p),
         };
-        p2.complete(out);
+        let m = current_m().expect("goroutine finished outside an M");
+        mine.complete(m.curg(), out);
     };
-    let g = new_g(sched, stack_size, body)?;
-    Ok((g, JoinHandle { packet, id: g.id() }))
+    let g = match new_g(sched, stack_size, body) {
+        Ok(g) => g,
+        Err(e) => {
+            // SAFETY: `raw` came from `Arc::into_raw` above and was never published.
+            drop(unsafe { Arc::from_raw(raw) });
+            return Err(e);
+        }
+    };
+    // Before the G is published (`make_runnable`, Release): g.rs invariant 4.
+    g.join.store(raw.cast_mut().cast(), Ordering::Relaxed);
+    Ok((g, JoinHandle { packet: Some(packet), id: g.id(), g }))
 }
 
 /// Where the closure and the first frame go at the top of a new goroutine's stack.
