@@ -125,6 +125,7 @@ pub(crate) struct Channel<T, B> {
     pub(crate) close_on_drop: bool,
 }
 
+#[inline]
 fn wake(u: Option<Unparker>) {
     if let Some(u) = u {
         u.unpark();

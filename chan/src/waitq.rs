@@ -399,12 +399,14 @@ impl<T> WaitQueue<T> {
     }
 
     /// Claims the first live receiver (not `own`'s). Dead entries met are unlinked.
+    #[inline]
     pub(crate) fn claim_receiver(&mut self, own: Option<&Ctx>) -> Option<Claimed<T>> {
         self.claim(own, false)
     }
 
     /// Claims the first live eager sender (not `own`'s); lazy senders met on the way
     /// are notified and unlinked (module docs).
+    #[inline]
     pub(crate) fn claim_sender(&mut self, own: Option<&Ctx>) -> Option<Claimed<T>> {
         self.claim(own, true)
     }
@@ -413,6 +415,10 @@ impl<T> WaitQueue<T> {
     /// whose lazy entries (select send arms) are notified and unlinked on the way.
     #[inline]
     fn claim(&mut self, own: Option<&Ctx>, senders: bool) -> Option<Claimed<T>> {
+        // Nobody waits, the common case of a buffered operation: skip the walk's call.
+        if self.head == NIL {
+            return None;
+        }
         let mut out = None;
         self.walk(own, |e| {
             if e.is_lazy() {
