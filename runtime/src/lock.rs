@@ -4,7 +4,7 @@
 //! # Design
 //! One `AtomicU32`: 0 free, 1 held, 2 held and a thread may sleep in the kernel on it.
 //! `lock` is one CAS when free. When taken, the contender backs off in bursts: it looks
-//! at the word only every [`BURST`] pause instructions, a few times, then yields its
+//! at the word only every `BURST` pause instructions, a few times, then yields its
 //! CPU once, then marks the word 2 and sleeps on a futex; `unlock` swaps 0 in and
 //! wakes one sleeper if the word was 2.
 //!
@@ -14,7 +14,7 @@
 //! holder, and the holder's release (`xchg`) then waits for the line to come back: a
 //! profile of 4 producers and 4 consumers on two Ps showed half of `send`'s own time
 //! on the releasing `xchg` and 40 % of the run in the spin loop. Looking only every
-//! [`BURST`] pauses leaves the line with the holder, which then usually re-takes the
+//! `BURST` pauses leaves the line with the holder, which then usually re-takes the
 //! lock for its next operation while the line is still in its cache.
 //!
 //! Tuning (2-core VM, where one pause instruction takes ~17 ns): Go's 4 bursts of 30
