@@ -42,6 +42,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 
 use crate::loom::sync::atomic::{AtomicU32, Ordering};
@@ -65,13 +66,28 @@ pub struct Lock<T: ?Sized> {
 // `Lock<T>` between threads moves `T`s between them: `T: Send` suffices, as for std's
 // `Mutex`.
 unsafe impl<T: ?Sized + Send> Sync for Lock<T> {}
-// SAFETY: owning the lock owns the `T`.
-unsafe impl<T: ?Sized + Send> Send for Lock<T> {}
 
 /// Proof of holding a [`Lock`]; releases it when dropped.
+///
+/// Shared between threads only if `T: Sync`, as it hands out `&T`:
+///
+/// ```compile_fail
+/// fn shared<T: Sync>() {}
+/// shared::<goro_runtime::lock::LockGuard<'static, std::cell::Cell<u8>>>();
+/// ```
+///
+/// while the lock itself needs only `T: Send`:
+///
+/// ```
+/// fn shared<T: Sync>() {}
+/// shared::<goro_runtime::lock::Lock<std::cell::Cell<u8>>>();
+/// ```
 #[must_use = "the lock is released as soon as the guard is dropped"]
 pub struct LockGuard<'a, T: ?Sized> {
     lock: &'a Lock<T>,
+    /// A guard is `&mut T` in all but name: `Sync` only for `T: Sync` (a shared guard
+    /// hands out `&T`), `Send` for `T: Send` (any thread may release the word).
+    _data: PhantomData<&'a mut T>,
 }
 
 impl<T> Lock<T> {
@@ -95,7 +111,7 @@ impl<T: ?Sized> Lock<T> {
         if self.state.compare_exchange(FREE, HELD, Ordering::Acquire, Ordering::Relaxed).is_err() {
             self.lock_contended();
         }
-        LockGuard { lock: self }
+        LockGuard { lock: self, _data: PhantomData }
     }
 
     /// Takes the lock if it is free.
@@ -104,7 +120,7 @@ impl<T: ?Sized> Lock<T> {
         self.state
             .compare_exchange(FREE, HELD, Ordering::Acquire, Ordering::Relaxed)
             .ok()
-            .map(|_| LockGuard { lock: self })
+            .map(|_| LockGuard { lock: self, _data: PhantomData })
     }
 
     /// The inner value, through `&mut self` (no locking needed).
