@@ -444,6 +444,9 @@ impl<T> WaitQueue<T> {
     /// Whether a live entry (not `own`'s) is queued; with `eager_only`, a live entry
     /// that carries a value. Dead entries met are unlinked.
     pub(crate) fn has_live(&mut self, own: Option<&Ctx>, eager_only: bool) -> bool {
+        if self.head == NIL {
+            return false;
+        }
         let found = Cell::new(false);
         self.walk(own, |e| {
             if eager_only && e.is_lazy() {
@@ -458,6 +461,9 @@ impl<T> WaitQueue<T> {
 
     /// Notifies and unlinks every live lazy sender (not `own`'s): a receiver now waits.
     pub(crate) fn notify_lazy(&mut self, own: Option<&Ctx>) {
+        if self.head == NIL {
+            return;
+        }
         self.walk(own, |e| {
             if !e.is_lazy() {
                 return Step::Keep;
