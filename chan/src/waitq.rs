@@ -366,7 +366,19 @@ impl<T> WaitQueue<T> {
     /// Walks the queue from the front: unlinks dead entries, skips `own`'s entries,
     /// and calls `f` on each live one; `f` says whether to unlink it and whether to
     /// stop. Returns the entry `f` asked to return, if any.
-    fn walk(
+    ///
+    /// An empty queue, the common case (a buffered operation nobody waits for, a
+    /// receiver about to park on an empty send queue), returns here, inlined into the
+    /// caller, without the call to the walk proper.
+    #[inline]
+    fn walk(&mut self, own: Option<&Ctx>, f: impl FnMut(&Entry<T>) -> Step) -> Option<Entry<T>> {
+        if self.head == NIL {
+            return None;
+        }
+        self.walk_nonempty(own, f)
+    }
+
+    fn walk_nonempty(
         &mut self,
         own: Option<&Ctx>,
         mut f: impl FnMut(&Entry<T>) -> Step,
@@ -415,10 +427,6 @@ impl<T> WaitQueue<T> {
     /// whose lazy entries (select send arms) are notified and unlinked on the way.
     #[inline]
     fn claim(&mut self, own: Option<&Ctx>, senders: bool) -> Option<Claimed<T>> {
-        // Nobody waits, the common case of a buffered operation: skip the walk's call.
-        if self.head == NIL {
-            return None;
-        }
         let mut out = None;
         self.walk(own, |e| {
             if e.is_lazy() {
@@ -444,9 +452,6 @@ impl<T> WaitQueue<T> {
     /// Whether a live entry (not `own`'s) is queued; with `eager_only`, a live entry
     /// that carries a value. Dead entries met are unlinked.
     pub(crate) fn has_live(&mut self, own: Option<&Ctx>, eager_only: bool) -> bool {
-        if self.head == NIL {
-            return false;
-        }
         let found = Cell::new(false);
         self.walk(own, |e| {
             if eager_only && e.is_lazy() {
@@ -461,9 +466,6 @@ impl<T> WaitQueue<T> {
 
     /// Notifies and unlinks every live lazy sender (not `own`'s): a receiver now waits.
     pub(crate) fn notify_lazy(&mut self, own: Option<&Ctx>) {
-        if self.head == NIL {
-            return;
-        }
         self.walk(own, |e| {
             if !e.is_lazy() {
                 return Step::Keep;
