@@ -92,13 +92,6 @@ pub struct LockGuard<'a, T: ?Sized> {
 
 impl<T> Lock<T> {
     /// A free lock around `value`.
-    #[cfg(not(loom))]
-    pub const fn new(value: T) -> Lock<T> {
-        Lock { state: AtomicU32::new(FREE), value: UnsafeCell::new(value) }
-    }
-
-    /// A free lock around `value`.
-    #[cfg(loom)]
     pub fn new(value: T) -> Lock<T> {
         Lock { state: AtomicU32::new(FREE), value: UnsafeCell::new(value) }
     }
@@ -121,11 +114,6 @@ impl<T: ?Sized> Lock<T> {
             .compare_exchange(FREE, HELD, Ordering::Acquire, Ordering::Relaxed)
             .ok()
             .map(|_| LockGuard { lock: self, _data: PhantomData })
-    }
-
-    /// The inner value, through `&mut self` (no locking needed).
-    pub fn get_mut(&mut self) -> &mut T {
-        self.value.get_mut()
     }
 
     /// Takes the word from free to `with` if it is free now; looks before writing so a
