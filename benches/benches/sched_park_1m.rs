@@ -36,13 +36,7 @@ fn main() {
     }
     park_goro(n);
     for peer in ["may", "tokio"] {
-        let exe = std::env::current_exe().unwrap();
-        let st = std::process::Command::new(exe)
-            .args(std::env::args_os().skip(1))
-            .env(PEER_VAR, peer)
-            .status()
-            .unwrap();
-        assert!(st.success(), "park_1m peer {peer}: {st}");
+        common::rerun_with(PEER_VAR, peer);
     }
 }
 
