@@ -17,12 +17,13 @@
 //! `BURST` pauses leaves the line with the holder, which then usually re-takes the
 //! lock for its next operation while the line is still in its cache.
 //!
-//! Tuning (2-core VM, where one pause instruction takes ~17 ns): Go's 4 bursts of 30
-//! pauses measured best of the evenly spaced schedules tried (16x4, 8x8 and 30x1 were
-//! 2.5-3x slower on 4 producers x 4 consumers, the early looks stealing the line), and
-//! exponential schedules starting at 1-8 pauses were worse too. A longer first wait
-//! (2x100, 1x400) made mpmc faster still (95 -> 50-75 ns/msg) but select2 and
-//! ping-pong no better or worse, within noise; Go's constants were kept.
+//! Tuning (2-core VM, where one pause instruction takes ~17 ns; 4 producers x 4
+//! consumers, procs 2, medians of 5 rounds, 3 processes per schedule): Go's 4 bursts of
+//! 30 pauses (89-98 ns/msg) beat the evenly spaced schedules with earlier looks (8x8:
+//! 169-180, 16x4: 240-276, 30x1: 270-304; the looks steal the line) and exponential
+//! ones starting at 1-8 pauses (83-120). Longer first waits made mpmc faster still
+//! (2x100: 63-77, 1x400: 49-60) but not select2 or ping-pong (within noise, select2
+//! unbuffered 324-337 -> 356-373 ns/msg in one A/B), so Go's constants were kept.
 //!
 //! No poisoning: no user code runs under these locks (values are moved in and out,
 //! never dropped or built), so a panic cannot leave the guarded data half-updated.
