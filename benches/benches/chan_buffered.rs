@@ -188,8 +188,11 @@ fn main() {
     common::report("chan_buffered/mpmc4x4/crossbeam_threads", crossbeam(4, 4, n), "ns/msg");
 
     let pn = common::peer_n(n);
-    may::config().set_workers(common::procs());
-    common::report("chan_buffered/spsc/may", may_spsc(pn), "ns/msg");
-    common::report("chan_buffered/mpmc4x4/may", may_mpmc(4, 4, pn), "ns/msg");
     common::report("chan_buffered/spsc/tokio", tokio_spsc(pn), "ns/msg");
+    // may last (common::may_peer).
+    may::config().set_workers(common::procs());
+    let ns = common::may_peer("chan_buffered/spsc/may", || may_spsc(pn));
+    common::report("chan_buffered/spsc/may", ns, "ns/msg");
+    let ns = common::may_peer("chan_buffered/mpmc4x4/may", || may_mpmc(4, 4, pn));
+    common::report("chan_buffered/mpmc4x4/may", ns, "ns/msg");
 }

@@ -154,7 +154,8 @@ fn main() {
         let procs: usize = peer.strip_prefix("may").and_then(|p| p.parse().ok()).unwrap();
         may::config().set_workers(procs);
         let name = format!("pingpong_unbuffered/procs{procs}/may");
-        common::report(&name, may_pingpong(common::peer_n(n)), "ns/roundtrip");
+        let ns = common::may_peer(&name, || may_pingpong(common::peer_n(n)));
+        common::report(&name, ns, "ns/roundtrip");
         return;
     }
     common::report("pingpong_unbuffered/procs1", goro_pingpong(1, n), "ns/roundtrip");

@@ -30,7 +30,9 @@ const PEER_VAR: &str = "GORO_BENCH_PARK_PEER";
 fn main() {
     let n = common::n_or(1_000_000) as usize;
     match std::env::var(PEER_VAR).as_deref() {
-        Ok("may") => return park_may(common::peer_n(n as u64) as usize),
+        Ok("may") => {
+            return common::may_peer("park_1m/may", || park_may(common::peer_n(n as u64) as usize))
+        }
         Ok("tokio") => return park_tokio(common::peer_n(n as u64) as usize),
         _ => {}
     }

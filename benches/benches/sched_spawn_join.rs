@@ -63,17 +63,19 @@ fn main() {
         common::report("spawn_join_goro_n_may", goro_spawn_join(n_may), "ns/goroutine");
     }
     may::config().set_workers(procs);
-    let ns = common::median_ns(5, n_may, || {
-        may::go!(move || {
-            let t = Instant::now();
-            let hs: Vec<_> = (0..n_may).map(|i| may::go!(move || i)).collect();
-            for h in hs {
-                std::hint::black_box(h.join().unwrap());
-            }
-            t.elapsed()
+    let ns = common::may_peer("spawn_join_may", || {
+        common::median_ns(5, n_may, || {
+            may::go!(move || {
+                let t = Instant::now();
+                let hs: Vec<_> = (0..n_may).map(|i| may::go!(move || i)).collect();
+                for h in hs {
+                    std::hint::black_box(h.join().unwrap());
+                }
+                t.elapsed()
+            })
+            .join()
+            .unwrap()
         })
-        .join()
-        .unwrap()
     });
     common::report("spawn_join_may", ns, "ns/task");
 }

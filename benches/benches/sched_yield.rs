@@ -35,26 +35,6 @@ fn main() {
 
     let n = common::peer_n(n);
 
-    may::config().set_workers(1);
-    let ns = common::median_ns(5, 2 * n, || {
-        may::go!(move || {
-            let t = Instant::now();
-            let h = may::go!(move || {
-                for _ in 0..n {
-                    may::coroutine::yield_now();
-                }
-            });
-            for _ in 0..n {
-                may::coroutine::yield_now();
-            }
-            h.join().unwrap();
-            t.elapsed()
-        })
-        .join()
-        .unwrap()
-    });
-    common::report("yield_may", ns, "ns/yield");
-
     let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
     let ns = common::median_ns(5, 2 * n, || {
         rt.block_on(async move {
@@ -71,4 +51,27 @@ fn main() {
         })
     });
     common::report("yield_tokio", ns, "ns/yield");
+
+    may::config().set_workers(1);
+    // may last (common::may_peer).
+    let ns = common::may_peer("yield_may", || {
+        common::median_ns(5, 2 * n, || {
+            may::go!(move || {
+                let t = Instant::now();
+                let h = may::go!(move || {
+                    for _ in 0..n {
+                        may::coroutine::yield_now();
+                    }
+                });
+                for _ in 0..n {
+                    may::coroutine::yield_now();
+                }
+                h.join().unwrap();
+                t.elapsed()
+            })
+            .join()
+            .unwrap()
+        })
+    });
+    common::report("yield_may", ns, "ns/yield");
 }

@@ -2,9 +2,8 @@
 //!
 //! # Design
 //! The order (sched/mod.rs, "Lock order"): `Sched::lock` > `Sched::runs` > a P's
-//! timer heap > a timer's action > the G slab's free list, then its chunk list > the
-//! registries (every
-//! runtime, the runtime threads' ids). A lock may be taken only while every lock
+//! timer heap > a timer's action > the registries (every runtime, the runtime threads'
+//! ids). A lock may be taken only while every lock
 //! held by the thread is *earlier* in that order. In debug builds each acquisition
 //! checks this against a per-thread list of held levels and stops the process with
 //! `fatal error: lock order violation` (naming both locks) on the first violation,
@@ -28,9 +27,7 @@ pub(crate) enum Level {
     Runs = 2,
     Timers = 3,
     TimerAction = 4,
-    Slab = 5,
-    SlabChunks = 6,
-    Registry = 7,
+    Registry = 5,
 }
 
 #[cfg_attr(not(debug_assertions), allow(dead_code))]
@@ -41,8 +38,6 @@ impl Level {
             Level::Runs => "Sched::runs",
             Level::Timers => "a P's timer heap",
             Level::TimerAction => "a timer's action",
-            Level::Slab => "the G slab's free list",
-            Level::SlabChunks => "the G slab's chunk list",
             Level::Registry => "a runtime registry",
         }
     }
@@ -170,10 +165,13 @@ mod tests {
 
     #[test]
     fn the_order_is_enforced() {
-        assert_eq!(check_order(&[], Level::Slab), Ok(()));
+        assert_eq!(check_order(&[], Level::TimerAction), Ok(()));
         assert_eq!(check_order(&[Level::Sched, Level::Runs], Level::Timers), Ok(()));
         assert_eq!(check_order(&[Level::Timers], Level::Sched), Err(Level::Timers));
-        assert_eq!(check_order(&[Level::Sched, Level::Slab], Level::Runs), Err(Level::Slab));
+        assert_eq!(
+            check_order(&[Level::Sched, Level::TimerAction], Level::Runs),
+            Err(Level::TimerAction)
+        );
         // The same lock twice (self-deadlock with std's Mutex) is a violation too.
         assert_eq!(check_order(&[Level::Runs], Level::Runs), Err(Level::Runs));
     }
@@ -184,7 +182,7 @@ mod tests {
         let b = Mutex::new(2);
         {
             let ga = lock(&a, Level::Sched);
-            let gb = lock(&b, Level::Slab);
+            let gb = lock(&b, Level::TimerAction);
             assert_eq!(*ga + *gb, 3);
             drop(ga); // out of order: still fine
         }

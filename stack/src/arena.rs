@@ -484,6 +484,22 @@ pub(crate) fn lookup(addr: usize) -> Option<FaultInfo> {
     None
 }
 
+/// Calls `f` with the top (end) address of every slot ever handed out, arena by arena.
+/// Slots handed out while it runs may or may not be visited.
+pub(crate) fn for_each_slot_top(mut f: impl FnMut(usize)) {
+    let n = REGISTERED.load(Ordering::Acquire);
+    for entry in &REGISTRY[..n] {
+        let p = entry.load(Ordering::Acquire);
+        if p.is_null() {
+            continue;
+        }
+        // SAFETY: invariants 1 and 2, as in `lookup`.
+        let arena = unsafe { &*p };
+        let handed = arena.handed.load(Ordering::Acquire) as usize;
+        (0..handed).for_each(|i| f(arena.top(i)));
+    }
+}
+
 /// Address space reserved by arenas, and the number of arenas.
 pub(crate) fn reserved() -> (usize, usize) {
     (RESERVED.load(Ordering::Relaxed), REGISTERED.load(Ordering::Acquire))

@@ -39,7 +39,7 @@ use std::io;
 
 pub use arena::{guard_mode, GuardMode};
 pub use overflow::ensure_thread_ready;
-pub use pool::{resident_bytes, scavenge, stats, PooledStack, StackStats};
+pub use pool::{for_each_header, resident_bytes, scavenge, stats, PooledStack, StackStats};
 pub use valgrind::running_on_valgrind;
 
 /// Default maximum stack size of a goroutine: 256 KiB (only touched pages cost memory).
@@ -51,6 +51,11 @@ pub const MAX_STACK_SIZE: usize = 1 << 30;
 /// Size of the guard region below every stack. Several pages, because C code such as
 /// libunwind can step 12 KiB below the stack pointer in one go.
 pub const GUARD_SIZE: usize = 16 * 1024;
+/// Bytes at the top of every pooled stack's slot, above [`Stack::top`], that belong to
+/// the slot rather than to the stack: the runtime keeps a goroutine's record there, in
+/// the page the goroutine touches anyway (see [`PooledStack::header`]). A pooled stack's
+/// usable size is its size class minus this.
+pub const HEADER_SIZE: usize = 128;
 
 /// Validates a requested maximum stack size and returns it unchanged.
 ///

@@ -41,6 +41,15 @@
 //! [`scavenge`] gives back every page of the stacks in the global pool (state `COLD`),
 //! for programs that had a burst of goroutines.
 //!
+//! **Header.** The top [`HEADER_SIZE`] bytes of every slot lie above the stack's `top()`
+//! and belong to the slot, not to the stack: the runtime keeps the goroutine's record
+//! there, in the page the goroutine touches anyway, instead of in a separate heap
+//! allocation (96 bytes per goroutine saved). Records must stay readable through stale
+//! pointers (a goroutine's wake-up handle may outlive it), so the header is never given
+//! back while a slot is in use or cached, and its first word — the record's park word,
+//! whose generation must only grow — survives `scavenge`: it is saved in the slot's
+//! metadata before the page goes and written back when the slot is next handed out.
+//!
 //! **Fast path.** A `Slot` is two words (the top address with the size class and trim
 //! state packed into its free low bits, and a pointer to the slot's metadata), so it moves
 //! in registers; the thread cache is a `const`-initialized thread-local *without* a
@@ -68,7 +77,13 @@
 //!    ran on its thread, its `lens` are in `CACHES` and its exit guard is registered;
 //!    a push needs `len < cap`, so a cache holds stacks — and hands them out — only on a
 //!    thread with a sigaltstack to report their overflow, and never after thread exit.
-//! 5. A slot's owner id is 0 whenever the slot is pooled.
+//! 5. A slot's owner id is 0 whenever the slot is pooled, except in state `COLD`, where
+//!    the owner field holds the header's first word, saved by `scavenge` (0 for a slot
+//!    never handed out); `prepare` writes it back and clears the field.
+//! 6. A slot's header (`[top - HEADER_SIZE, top)`) reads as zero until first written and
+//!    changes only through its holders, except that `scavenge` zeroes all of it but the
+//!    first word, which reads zero until the slot is next handed out and then holds its
+//!    value again.
 //!
 //! # Memory ordering
 //! The global pool and arena growth are under one `Mutex` per size class. Statistics
@@ -81,12 +96,12 @@
 use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::io;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use crate::arena::{self, class_of, page_size, slots_for, Arena, GuardMode, SlotMeta, NCLASSES};
 use crate::valgrind;
-use crate::{validate_stack_size, Stack};
+use crate::{validate_stack_size, Stack, HEADER_SIZE};
 
 /// Stacks per size class in one thread's cache.
 pub const CACHE_CAP: usize = 16;
@@ -244,13 +259,42 @@ impl Slot {
         self.arm(STATE_TOP)
     }
 
-    /// Makes a pooled slot ready to run on: arms a `COLD` one.
+    /// The header's first word (invariant 6).
+    #[inline]
+    fn kept_word(self) -> &'static AtomicU64 {
+        // SAFETY: the header lies in the slot's top page, inside the arena mapping, which
+        // is never unmapped (arena.rs) and stays readable and writable; `top` is page
+        // aligned, so the word is 8-byte aligned. Every access to the word is atomic.
+        unsafe { &*((self.top() - HEADER_SIZE) as *const AtomicU64) }
+    }
+
+    /// Makes a pooled slot ready to run on: arms a `COLD` one and gives its header back
+    /// the first word that `scavenge` saved (invariants 5 and 6).
     #[inline]
     fn prepare(self) -> Slot {
         if self.state() == STATE_COLD {
-            return self.arm(STATE_TOP);
+            return self.warm();
         }
         self
+    }
+
+    #[cold]
+    fn warm(self) -> Slot {
+        let kept = self.meta.owner.swap(0, Ordering::Relaxed);
+        if kept != 0 {
+            self.kept_word().store(kept, Ordering::Release);
+        }
+        self.arm(STATE_TOP)
+    }
+
+    /// Gives back every page of the slot, header included, saving the header's first
+    /// word in the owner field (invariants 5 and 6). Caller: `scavenge`, which holds
+    /// the class lock of the pooled slot.
+    fn make_cold(self) -> Slot {
+        let kept = self.kept_word().load(Ordering::Acquire);
+        self.meta.owner.store(kept, Ordering::Relaxed);
+        self.dontneed_below(0);
+        self.with_state(STATE_COLD)
     }
 }
 
@@ -266,10 +310,11 @@ pub struct PooledStack {
 // invariant 1 — `[limit, top)` is an arena mapping with read/write access owned by this
 // value alone; arena invariants 3 and 4 — the guard (`GUARD_SIZE` bytes at least) was
 // installed before the slot was first handed out and lies directly below `limit`.
+// The header (`HEADER_SIZE` bytes, a multiple of 16) lies above `top`, outside the stack.
 unsafe impl Stack for PooledStack {
     #[inline]
     fn top(&self) -> *mut u8 {
-        self.slot.get().top() as *mut u8
+        (self.slot.get().top() - HEADER_SIZE) as *mut u8
     }
     #[inline]
     fn limit(&self) -> *mut u8 {
@@ -277,9 +322,10 @@ unsafe impl Stack for PooledStack {
     }
     #[inline]
     fn size(&self) -> usize {
-        self.slot.get().stack_len()
+        self.slot.get().stack_len() - HEADER_SIZE
     }
 }
+const _: () = assert!(HEADER_SIZE.is_multiple_of(16) && HEADER_SIZE < 4096);
 
 impl PooledStack {
     /// Takes a stack of `size` bytes (a power of two, 16 KiB ..= 1 GiB) from the pool.
@@ -295,6 +341,24 @@ impl PooledStack {
             None => acquire_slow(class)?,
         };
         Ok(PooledStack::hand_out(slot))
+    }
+
+    /// The slot's header: [`HEADER_SIZE`] bytes directly above [`Stack::top`], aligned to
+    /// `HEADER_SIZE`, for the holder's own record of the slot (the runtime's G).
+    ///
+    /// Unlike the stack, the header is not the holder's alone: it stays mapped, readable
+    /// and writable for the life of the process, and the same slot's next holders get
+    /// the same bytes, so a record kept there may be read through stale pointers (with
+    /// atomics) after the slot went back to the pool. It reads as zero when the slot is
+    /// first handed out and keeps what holders wrote across pooling and reuse, except
+    /// that [`scavenge`] zeroes all of it but its first 8 bytes (an `AtomicU64`), which
+    /// read as zero while the slot is scavenged and hold their value again once the
+    /// slot is handed out. [`for_each_header`] visits the header of every slot.
+    #[inline]
+    pub fn header(&self) -> std::ptr::NonNull<u8> {
+        let p = (self.slot.get().top() - HEADER_SIZE) as *mut u8;
+        // SAFETY: slot tops are nonzero addresses inside an arena mapping.
+        unsafe { std::ptr::NonNull::new_unchecked(p) }
     }
 
     /// Sets the goroutine id that the overflow report prints for this stack
@@ -664,8 +728,7 @@ pub fn scavenge() {
         let mut st = lock(class);
         for s in st.free.iter_mut() {
             if s.state() != STATE_COLD {
-                s.dontneed_below(0);
-                *s = s.with_state(STATE_COLD);
+                *s = s.make_cold();
             }
         }
     }
@@ -716,6 +779,17 @@ pub fn stats() -> StackStats {
     }
 }
 
+/// Calls `f` with the header (see [`PooledStack::header`]) of every slot ever handed
+/// out, in use or pooled, of every size class. A slot handed out for the first time
+/// while this runs may or may not be visited. Reading a never-touched or scavenged
+/// header maps the zero page (no memory); for diagnostics such as goroutine dumps.
+pub fn for_each_header(mut f: impl FnMut(std::ptr::NonNull<u8>)) {
+    arena::for_each_slot_top(|top| {
+        // SAFETY: slot tops are nonzero addresses inside an arena mapping.
+        f(unsafe { std::ptr::NonNull::new_unchecked((top - HEADER_SIZE) as *mut u8) })
+    });
+}
+
 /// Resident bytes of all stacks ever handed out, measured with `mincore` over every
 /// arena (costs a system call per 64 MiB of slots: for diagnostics, not hot paths).
 pub fn resident_bytes() -> usize {
@@ -730,8 +804,9 @@ mod tests {
     fn resident_pages(s: &PooledStack) -> usize {
         let page = page_size();
         let len = s.top() as usize - s.limit() as usize;
-        let mut v = vec![0u8; len / page];
-        // SAFETY: the range is the stack, inside our mapping; `v` has one byte per page.
+        let mut v = vec![0u8; len.div_ceil(page)];
+        // SAFETY: the range is the stack, inside our mapping; `v` has one byte per page
+        // (the last page, partly the header, included).
         let rc = unsafe { libc::mincore(s.limit().cast(), len, v.as_mut_ptr()) };
         assert_eq!(rc, 0);
         v.iter().filter(|&&b| b & 1 != 0).count()
@@ -753,7 +828,8 @@ mod tests {
     fn fresh_stack_is_one_page_and_aligned() {
         let s = PooledStack::acquire(DEFAULT_STACK_SIZE).unwrap();
         assert_eq!(s.top() as usize % 16, 0);
-        assert_eq!(s.size(), DEFAULT_STACK_SIZE);
+        assert_eq!(s.size(), DEFAULT_STACK_SIZE - HEADER_SIZE);
+        assert_eq!(s.header().as_ptr(), s.top());
         assert!(resident_pages(&s) <= 1);
     }
 
@@ -795,6 +871,38 @@ mod tests {
     }
 
     #[test]
+    fn header_keeps_its_bytes_and_scavenge_keeps_its_first_word() {
+        // A size class no other test of this binary uses: the global pool holds only ours.
+        let size = 4 << 20;
+        let s = PooledStack::acquire(size).unwrap();
+        let h = s.header().as_ptr();
+        assert_eq!(h as usize % HEADER_SIZE, 0);
+        // SAFETY: the header is HEADER_SIZE bytes of the slot we hold; one thread.
+        let read = |i: usize| unsafe { h.add(i).read() };
+        assert!((0..HEADER_SIZE).all(|i| read(i) == 0), "a fresh header reads as zero");
+        // SAFETY: the header's first word is 8-byte aligned and accessed atomically only.
+        let word = unsafe { &*(h as *const AtomicU64) };
+        word.store(0xABCD_0001, Ordering::Relaxed);
+        // SAFETY: inside the header.
+        unsafe { h.add(64).write(7) };
+        let mut seen = 0;
+        for_each_header(|p| seen += usize::from(p.as_ptr() == h));
+        assert_eq!(seen, 1);
+        drop(s);
+        let s = PooledStack::acquire(size).unwrap();
+        assert_eq!(s.header().as_ptr(), h, "LIFO reuse of the same slot");
+        assert_eq!((word.load(Ordering::Relaxed), read(64)), (0xABCD_0001, 7));
+        s.release_global();
+        scavenge();
+        assert_eq!((word.load(Ordering::Relaxed), read(64)), (0, 0), "scavenged: zero pages");
+        let s = PooledStack::acquire_global(size).unwrap();
+        assert_eq!(s.header().as_ptr(), h);
+        assert_eq!(word.load(Ordering::Relaxed), 0xABCD_0001, "the first word came back");
+        assert_eq!(read(64), 0);
+        assert_eq!(s.slot.get().meta.owner.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
     fn owner_id_is_cleared_on_release() {
         let s = PooledStack::acquire(32 * 1024).unwrap();
         s.set_owner_id(42);
@@ -823,6 +931,6 @@ mod tests {
             drop(s);
             PooledStack::acquire(DEFAULT_STACK_SIZE).unwrap().size()
         });
-        assert_eq!(t.join().unwrap(), DEFAULT_STACK_SIZE);
+        assert_eq!(t.join().unwrap(), DEFAULT_STACK_SIZE - HEADER_SIZE);
     }
 }

@@ -27,13 +27,13 @@ impl Sched {
     /// Appends a list of Gs. Must be called with `Sched::lock` held (`l`).
     fn inject_push_locked(&self, l: &mut Locked, gs: &[*mut G]) {
         for &g in gs {
-            // SAFETY: `g` is a Runnable slab record owned by the caller until it is
+            // SAFETY: `g` is a Runnable G record owned by the caller until it is
             // linked here, under the lock (invariant 1).
             unsafe { (*g).link.store(ptr::null_mut(), Ordering::Relaxed) };
             if l.inject_tail.is_null() {
                 l.inject_head = g;
             } else {
-                // SAFETY: the tail is a slab record on this list, under the lock.
+                // SAFETY: the tail is a G record on this list, under the lock.
                 unsafe { (*l.inject_tail).link.store(g, Ordering::Relaxed) };
             }
             l.inject_tail = g;
@@ -48,7 +48,7 @@ impl Sched {
         if g.is_null() {
             return None;
         }
-        // SAFETY: the head is a slab record on this list, under the lock.
+        // SAFETY: the head is a G record on this list, under the lock.
         l.inject_head = unsafe { (*g).link.load(Ordering::Relaxed) };
         if l.inject_head.is_null() {
             l.inject_tail = ptr::null_mut();

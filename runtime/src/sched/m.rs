@@ -33,9 +33,9 @@ use std::sync::Arc;
 
 use goro_asm::Context;
 
-use super::g::{self, Status, G};
+use super::g::{Status, G};
 use super::idle::Note;
-use super::p::{GFREE_MAX, P};
+use super::p::P;
 use super::park::{IDLE, NOTIFIED, PARKED};
 use super::Sched;
 use crate::timer::nanotime;
@@ -149,7 +149,7 @@ impl M {
         if g.is_null() {
             crate::fatal!("park or goroutine operation on the scheduler stack");
         }
-        // SAFETY: non-null curg is a slab record (`'static`).
+        // SAFETY: non-null curg is a G record (`'static`).
         unsafe { &*g }
     }
 
@@ -283,7 +283,7 @@ fn schedule_loop(m: &'static M) {
             if m.spinning.get() {
                 reset_spinning(m);
             }
-            // SAFETY: `g` came out of a run queue: a live slab record.
+            // SAFETY: `g` came out of a run queue: a live G record (a stack header, never unmapped).
             let lm = unsafe { (*g).locked_m.load(Ordering::Acquire) };
             if !lm.is_null() && !ptr::eq(lm, Arc::as_ptr(&m.shared)) {
                 start_locked_m(m, g, lm);
@@ -322,7 +322,7 @@ pub(crate) fn schedule_from_g(m: &'static M, pending: Pending) -> &'static M {
     let g = m.curg.get();
     m.pending.set(pending);
     let next = if m.locked_g.get().is_null() { fast_next(m) } else { None };
-    // SAFETY: `g` is the running goroutine (a slab record); its `ctx` slot is written
+    // SAFETY: `g` is the running goroutine (a G record in a stack header); its `ctx` slot is written
     // only by this switch (g.rs invariant 2).
     let from = unsafe { (*g).ctx.get() };
     match next {
@@ -366,7 +366,7 @@ fn fast_next(m: &'static M) -> Option<(*mut G, bool)> {
         return None;
     }
     let (g, inherit) = p.get()?;
-    // SAFETY: a queued G is a live slab record.
+    // SAFETY: a queued G is a live G record (a stack header, never unmapped).
     let lm = unsafe { (*g).locked_m.load(Ordering::Acquire) };
     if !lm.is_null() && !ptr::eq(lm, Arc::as_ptr(&m.shared)) {
         m.next_local.set(g);
@@ -404,7 +404,7 @@ pub(crate) fn after_switch(m: &'static M) {
                 Some(cb) => unsafe { (cb.call)(cb.data) },
                 None => true,
             };
-            // SAFETY: a slab record.
+            // SAFETY: a G record (a stack header, never unmapped).
             let g = unsafe { &*g };
             let gen = g.park.load(Ordering::Acquire) >> 2;
             if !keep {
@@ -430,16 +430,13 @@ pub(crate) fn after_switch(m: &'static M) {
     }
 }
 
-/// Frees an exited goroutine: stack back to the pool, record to the P's cache.
+/// Frees an exited goroutine: its record dies, then its stack — and with it the record,
+/// which lives in the stack's header (g.rs) — goes back to the pool.
 fn free_g(m: &'static M, g: *mut G) {
     // SAFETY: the exited G never runs again; its context is saved; we own it.
     let gr = unsafe { &*g };
-    // SAFETY: g.rs invariant 2 — the owning M (us) takes the stack.
-    let stack = unsafe { (*gr.stack.get()).take() };
-    if let Some(s) = stack {
-        s.set_owner_id(0);
-        drop(s);
-    }
+    // SAFETY: g.rs invariant 2 — the owning M (us) takes the stack and the name.
+    let stack = unsafe { gr.take_stack() };
     // SAFETY: as above, we own the record.
     unsafe { *gr.name.get() = None };
     // g.rs invariant 4: the goroutine's completion took its join packet reference.
@@ -452,40 +449,16 @@ fn free_g(m: &'static M, g: *mut G) {
     if m.locked_g.get() == g {
         m.locked_g.set(ptr::null_mut());
     }
-    let Some(p) = m.p() else {
-        // Exited while its M had lost the P (counted as spawned somewhere: balance
-        // the sum in the runtime-wide counter).
-        m.sched.ngoroutines_ext.fetch_sub(1, Ordering::Relaxed);
-        g::free_batch(std::iter::once(g));
-        return;
-    };
-    p.add_gcount(-1);
-    // SAFETY: we own the P; no other borrow of its local state is alive.
-    let local = unsafe { p.local() };
-    local.gfree.push(g);
-    if local.gfree.len() > GFREE_MAX {
-        let half = local.gfree.len() / 2;
-        g::free_batch(local.gfree.drain(..half));
+    match m.p() {
+        Some(p) => p.add_gcount(-1),
+        // Exited while its M had lost the P (counted as spawned somewhere: balance the
+        // sum in the runtime-wide counter).
+        None => _ = m.sched.ngoroutines_ext.fetch_sub(1, Ordering::Relaxed),
     }
-}
-
-/// Takes a dead G record: the cache of `p` (the caller's own P, held inside the
-/// runtime, or `None`) first, then the global list.
-pub(crate) fn alloc_g(p: Option<&'static P>) -> *mut G {
-    if let Some(p) = p {
-        // SAFETY: the caller owns the P (inside the runtime: sysmon cannot take it);
-        // no other borrow of its local state is alive.
-        let local = unsafe { p.local() };
-        if local.gfree.is_empty() {
-            g::alloc_batch(&mut local.gfree, GFREE_MAX / 2);
-        }
-        if let Some(g) = local.gfree.pop() {
-            return g;
-        }
-    }
-    let mut v = Vec::with_capacity(1);
-    g::alloc_batch(&mut v, 1);
-    v.pop().expect("alloc_batch returned nothing")
+    // Last: from here the slot, header included, may belong to the next goroutine
+    // (g.rs invariant 5).
+    stack.set_owner_id(0);
+    drop(stack);
 }
 
 /// A goroutine's last act: switch away for good.
@@ -698,7 +671,7 @@ fn start_locked_m(m: &'static M, g: *mut G, lm: *mut MShared) {
 fn stop_locked_m(m: &'static M) -> Option<*mut G> {
     let sched = m.sched;
     let locked = m.locked_g.get();
-    // SAFETY: a slab record.
+    // SAFETY: a G record (a stack header, never unmapped).
     if unsafe { (*locked).status() } == Status::Dead {
         m.locked_g.set(ptr::null_mut());
         return None;

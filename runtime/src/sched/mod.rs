@@ -2,8 +2,8 @@
 //!
 //! # Design
 //! Go's model with Go's policies (DESIGN.md §4):
-//! - **G** (g.rs): a goroutine record in a never-freed slab: saved context, stack,
-//!   status, wait reason, id, park word.
+//! - **G** (g.rs): a goroutine record in its stack slot's header (never unmapped):
+//!   saved context, stack, status, wait reason, id, park word.
 //! - **P** (p.rs): `procs` per runtime; a 256-slot local run queue (runq.rs) plus a
 //!   `runnext` slot that a goroutine made runnable by the running one goes to,
 //!   inheriting the time slice; a timer heap (timer.rs); a cache of dead G records.
@@ -68,8 +68,8 @@
 //!    `Locked::pidle.len()` (both changed under `Sched::lock`, read lock-free).
 //!
 //! # Lock order
-//! `Sched::lock` > `Sched::runs` > a P's timer heap > a timer's action > the G slab's
-//! free list > its chunk list > the registries; checked on every acquisition in debug builds
+//! `Sched::lock` > `Sched::runs` > a P's timer heap > a timer's action > the
+//! registries; checked on every acquisition in debug builds
 //! (lockorder.rs). Channel and sync locks come before all of them: they are
 //! released by park callbacks, which run with no runtime lock held.
 //!
@@ -184,7 +184,7 @@ pub(crate) struct Locked {
     pub(crate) inject_n: usize,
 }
 
-// SAFETY: the raw pointers are slab G records (`'static`, Sync), only touched under
+// SAFETY: the raw pointers are G records in stack headers (`'static`, Sync), only touched under
 // the mutex that owns this value.
 unsafe impl Send for Locked {}
 
@@ -444,7 +444,7 @@ pub fn current_id() -> Option<u64> {
     if g.is_null() {
         return None;
     }
-    // SAFETY: a non-null curg is a slab record.
+    // SAFETY: a non-null curg is a G record (a stack header, never unmapped).
     Some(unsafe { (*g).id() })
 }
 

@@ -32,8 +32,6 @@ use crate::timer::Timers;
 
 /// Consecutive `runnext` picks allowed before the run queue's head goes first.
 pub(crate) const INHERIT_MAX: u32 = 1024;
-/// Dead G records cached per P before half go to the global free list.
-pub(crate) const GFREE_MAX: usize = 64;
 
 /// A processor.
 pub(crate) struct P {
@@ -90,8 +88,6 @@ impl<T> std::ops::Deref for CachePadded<T> {
 pub(crate) struct PLocal {
     /// Consecutive picks from `runnext`.
     pub(crate) inherited: u32,
-    /// Cache of dead G records.
-    pub(crate) gfree: Vec<*mut G>,
 }
 
 // SAFETY: `local` is touched only by the owner M (the one holding the P; holding is
@@ -108,7 +104,7 @@ impl P {
             id,
             runq: RunQueue::new(),
             runnext: CachePadded(AtomicPtr::new(ptr::null_mut())),
-            local: UnsafeCell::new(PLocal { inherited: 0, gfree: Vec::new() }),
+            local: UnsafeCell::new(PLocal { inherited: 0 }),
             timers: Timers::new(),
             schedtick: AtomicU64::new(0),
             steals: AtomicU64::new(0),

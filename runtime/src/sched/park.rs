@@ -194,7 +194,7 @@ const THREAD_TARGET: u64 = 1 << 63;
 ///
 /// | `tagged` bit 63 | `ptr`                                                 |
 /// |-----------------|-------------------------------------------------------|
-/// | 0               | a slab `G` record (`&'static`, never freed)           |
+/// | 0               | a `G` record in a stack header (`&'static`)           |
 /// | 1               | `Arc::into_raw` of a `ThreadParker`: one strong count  |
 pub struct Unparker {
     ptr: NonNull<()>,
@@ -234,7 +234,7 @@ impl Unparker {
             // (table above), so the parker lives at least as long as `self`.
             Target::Thread(unsafe { self.ptr.cast::<ThreadParker>().as_ref() })
         } else {
-            // SAFETY: tagged as a goroutine: `ptr` is a slab record, never freed (g.rs).
+            // SAFETY: tagged as a goroutine: `ptr` is a G record in a stack header, never unmapped (g.rs).
             Target::G(unsafe { self.ptr.cast::<G>().as_ref() })
         }
     }

@@ -1,8 +1,8 @@
 //! Starting goroutines: `spawn`, `Builder`, `JoinHandle`, and the goroutine's root.
 //!
 //! # Design
-//! A new goroutine gets a G record (the P's cache, else the global slab list) and a
-//! pooled stack (one resident page). Its closure is moved to the top of that stack
+//! A new goroutine gets a pooled stack (one resident page) and, in that stack's header,
+//! its G record (g.rs). Its closure is moved to the top of that stack
 //! (no heap allocation for it) and the initial context is written below it; the
 //! entry function reads the closure from there. The closure is wrapped so that the
 //! body runs inside `catch_unwind` (a switch must never unwind) and its outcome goes
@@ -430,12 +430,9 @@ fn new_g<F: FnOnce() + Send + 'static>(
         ));
     }
     // Inside the runtime from here (no switch before `drop(rt)`): our P, read after
-    // entering, cannot be taken while we use its G cache and counter.
+    // entering, cannot be taken while we use its counter.
     let rt = m.map(super::preempt::InRuntime::enter);
     let p = m.filter(|m| ptr::eq(m.sched, sched)).and_then(|m| m.p());
-    let gp = super::m::alloc_g(p);
-    // SAFETY: a dead slab record we now own (g.rs invariant 2).
-    let g: &'static G = unsafe { &*gp };
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
     stack.set_owner_id(id);
     // SAFETY: the stack's top bytes are ours (PooledStack owns [limit, top)) and
@@ -445,11 +442,11 @@ fn new_g<F: FnOnce() + Send + 'static>(
     // (checked above); `g_entry::<F>` never returns or unwinds; its data pointer (the
     // closure) lives on the stack until the entry reads it.
     let ctx = unsafe { Context::new(context_top as *mut u8, g_entry::<F>, closure as *mut u8) };
-    // SAFETY: we own the dead record (g.rs invariant 2); nobody else sees it yet.
-    unsafe {
-        *g.ctx.get() = ctx;
-        *g.stack.get() = Some(stack);
-    }
+    // SAFETY: a slot fresh from the pool: its header holds a Dead record (g.rs
+    // invariant 5) that we own from here (invariant 2) and nobody else sees yet.
+    let g = unsafe { G::in_header(stack) };
+    // SAFETY: as above.
+    unsafe { *g.ctx.get() = ctx };
     g.id.store(id, Ordering::Relaxed);
     g.sched.store(ptr::from_ref(sched).cast_mut(), Ordering::Release);
     g.wait_reason.store(0, Ordering::Relaxed);
