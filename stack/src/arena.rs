@@ -68,7 +68,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-use crate::{GUARD_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
+use crate::{GUARD_SIZE, HEADER_OWNER_OFFSET, HEADER_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
 
 /// `MADV_GUARD_INSTALL` (Linux 6.13): install guard markers in a range.
 const MADV_GUARD_INSTALL: libc::c_int = 102;
@@ -237,15 +237,17 @@ pub(crate) struct Arena {
     /// Slots handed out so far (bump pointer). Written under the pool's class lock
     /// (invariant 3); read Relaxed by statistics.
     handed: AtomicU32,
-    /// Per-slot metadata (owner id, valgrind id), allocated with the arena.
+    /// Per-slot metadata (kept header word, valgrind id), allocated with the arena.
     meta: Box<[SlotMeta]>,
 }
 
 /// Per-slot metadata, kept outside the stack so a slot costs no page until touched.
+/// Natively it is touched only by `scavenge` and the next hand-out of a scavenged slot
+/// (the owner id lives in the slot's header, at [`HEADER_OWNER_OFFSET`]).
 pub(crate) struct SlotMeta {
-    /// Goroutine id, 0 for none. Atomic: written by the slot's holder (Relaxed), read by
-    /// the overflow handler of the thread running on the slot.
-    pub(crate) owner: AtomicU64,
+    /// The header's first word while the slot is scavenged (pool.rs invariant 5).
+    /// Atomic: written and read under the pool's class lock or by the slot's holder.
+    pub(crate) kept: AtomicU64,
     /// Valgrind's id for the slot while it is handed out (0 natively). Holder only.
     pub(crate) vg_id: AtomicU32,
 }
@@ -259,6 +261,22 @@ pub(crate) struct FaultInfo {
     pub(crate) stack_len: usize,
     /// The slot's owner id (0 = none).
     pub(crate) owner: u64,
+}
+
+/// `n` (> 0) zeroed `SlotMeta`s: a large zeroed allocation is fresh pages from the
+/// kernel, so untouched entries cost no memory.
+fn zeroed_meta(n: usize) -> Box<[SlotMeta]> {
+    let layout = std::alloc::Layout::array::<SlotMeta>(n).expect("slot metadata size");
+    assert!(layout.size() > 0);
+    // SAFETY: the layout has a nonzero size (checked above).
+    let p = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<SlotMeta>();
+    if p.is_null() {
+        std::alloc::handle_alloc_error(layout);
+    }
+    // SAFETY: `p` is a fresh global-allocator block with `Layout::array::<SlotMeta>(n)`,
+    // the layout `Box<[SlotMeta]>` frees with; every field of `SlotMeta` is an atomic
+    // integer, valid as all zeros, so the `n` entries are initialized.
+    unsafe { Box::from_raw(ptr::slice_from_raw_parts_mut(p, n)) }
 }
 
 /// Fault-address registry: arenas by index (invariant 2).
@@ -330,9 +348,9 @@ impl Arena {
         // SAFETY: `[base, base + len)` is the mapping just created. Failure (a kernel
         // without transparent huge pages answers EINVAL) only costs memory, never safety.
         unsafe { libc::madvise(base as *mut libc::c_void, len, libc::MADV_NOHUGEPAGE) };
-        let meta: Box<[SlotMeta]> = (0..n)
-            .map(|_| SlotMeta { owner: AtomicU64::new(0), vg_id: AtomicU32::new(0) })
-            .collect();
+        // Zeroed, not written: a large zeroed allocation is fresh pages from the kernel,
+        // so the metadata of a slot costs no memory until scavenge or valgrind use it.
+        let meta = zeroed_meta(n);
         let arena: &'static Arena = Box::leak(Box::new(Arena {
             base,
             stride,
@@ -478,10 +496,20 @@ pub(crate) fn lookup(addr: usize) -> Option<FaultInfo> {
         return Some(FaultInfo {
             in_guard: off % arena.stride < arena.guard_len,
             stack_len: arena.stack_len,
-            owner: arena.meta[slot].owner.load(Ordering::Relaxed),
+            owner: owner_word(arena.top(slot)).load(Ordering::Relaxed),
         });
     }
     None
+}
+
+/// The owner id word in the header of the slot whose top (end) is `top`.
+#[inline]
+pub(crate) fn owner_word(top: usize) -> &'static AtomicU64 {
+    // SAFETY: the header lies in the slot's top page, inside an arena mapping that is
+    // never unmapped and stays readable and writable (guards are at the slots' low
+    // ends); `top` is page aligned, so the word is 8-byte aligned. Every access to the
+    // word is atomic.
+    unsafe { &*((top - HEADER_SIZE + HEADER_OWNER_OFFSET) as *const AtomicU64) }
 }
 
 /// Calls `f` with the top (end) address of every slot ever handed out, arena by arena.

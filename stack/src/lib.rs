@@ -56,6 +56,10 @@ pub const GUARD_SIZE: usize = 16 * 1024;
 /// the page the goroutine touches anyway (see [`PooledStack::header`]). A pooled stack's
 /// usable size is its size class minus this.
 pub const HEADER_SIZE: usize = 128;
+/// Offset in the header of the slot's owner id, the goroutine id that the overflow
+/// report prints (an `AtomicU64`, 0 for none; see [`PooledStack::set_owner_id`]). The
+/// runtime's G record keeps its goroutine id there, so the two are one store.
+pub const HEADER_OWNER_OFFSET: usize = 8;
 
 /// Validates a requested maximum stack size and returns it unchanged.
 ///

@@ -77,9 +77,10 @@
 //!    ran on its thread, its `lens` are in `CACHES` and its exit guard is registered;
 //!    a push needs `len < cap`, so a cache holds stacks — and hands them out — only on a
 //!    thread with a sigaltstack to report their overflow, and never after thread exit.
-//! 5. A slot's owner id is 0 whenever the slot is pooled, except in state `COLD`, where
-//!    the owner field holds the header's first word, saved by `scavenge` (0 for a slot
-//!    never handed out); `prepare` writes it back and clears the field.
+//! 5. A slot's owner id (header word at `HEADER_OWNER_OFFSET`) is 0 whenever the slot
+//!    is pooled. A `COLD` slot's metadata `kept` holds the header's first word as
+//!    `scavenge` saved it; `prepare` writes it back. A slot never handed out is
+//!    `FRESH`, with nothing to restore.
 //! 6. A slot's header (`[top - HEADER_SIZE, top)`) reads as zero until first written and
 //!    changes only through its holders, except that `scavenge` zeroes all of it but the
 //!    first word, which reads zero until the slot is next handed out and then holds its
@@ -122,12 +123,15 @@ const STATE_TOP: usize = 0;
 const STATE_DEEP: usize = 1;
 /// Slot state `COLD`: nothing resident, no canary.
 const STATE_COLD: usize = 2;
+/// Slot state `FRESH`: never handed out (nothing resident, no canary, zero header); only
+/// between `take_global` and `prepare`, never pooled.
+const STATE_FRESH: usize = 3;
 
 /// Layout of [`Slot::word`]: the top address is page aligned, so its low 12 bits are free.
 ///
 /// | bits   | meaning                  |
 /// |--------|--------------------------|
-/// | 0..2   | state (`TOP`/`DEEP`/`COLD`) |
+/// | 0..2   | state (`TOP`/`DEEP`/`COLD`/`FRESH`) |
 /// | 2..7   | size class               |
 /// | 12..64 | top of the stack         |
 const STATE_MASK: usize = 0b11;
@@ -268,19 +272,20 @@ impl Slot {
         unsafe { &*((self.top() - HEADER_SIZE) as *const AtomicU64) }
     }
 
-    /// Makes a pooled slot ready to run on: arms a `COLD` one and gives its header back
-    /// the first word that `scavenge` saved (invariants 5 and 6).
+    /// Makes a slot ready to run on: arms a `FRESH` one, and a `COLD` one after giving
+    /// its header back the first word that `scavenge` saved (invariants 5 and 6).
     #[inline]
     fn prepare(self) -> Slot {
-        if self.state() == STATE_COLD {
-            return self.warm();
+        match self.state() {
+            STATE_FRESH => self.arm(STATE_TOP),
+            STATE_COLD => self.warm(),
+            _ => self,
         }
-        self
     }
 
     #[cold]
     fn warm(self) -> Slot {
-        let kept = self.meta.owner.swap(0, Ordering::Relaxed);
+        let kept = self.meta.kept.load(Ordering::Relaxed);
         if kept != 0 {
             self.kept_word().store(kept, Ordering::Release);
         }
@@ -288,11 +293,11 @@ impl Slot {
     }
 
     /// Gives back every page of the slot, header included, saving the header's first
-    /// word in the owner field (invariants 5 and 6). Caller: `scavenge`, which holds
-    /// the class lock of the pooled slot.
+    /// word in the metadata (invariants 5 and 6). Caller: `scavenge`, which holds the
+    /// class lock of the pooled slot.
     fn make_cold(self) -> Slot {
         let kept = self.kept_word().load(Ordering::Acquire);
-        self.meta.owner.store(kept, Ordering::Relaxed);
+        self.meta.kept.store(kept, Ordering::Relaxed);
         self.dontneed_below(0);
         self.with_state(STATE_COLD)
     }
@@ -351,7 +356,8 @@ impl PooledStack {
     /// the same bytes, so a record kept there may be read through stale pointers (with
     /// atomics) after the slot went back to the pool. It reads as zero when the slot is
     /// first handed out and keeps what holders wrote across pooling and reuse, except
-    /// that [`scavenge`] zeroes all of it but its first 8 bytes (an `AtomicU64`), which
+    /// for the owner id word (see [`PooledStack::set_owner_id`]), zeroed at every
+    /// release, and except that [`scavenge`] zeroes all of it but its first 8 bytes (an `AtomicU64`), which
     /// read as zero while the slot is scavenged and hold their value again once the
     /// slot is handed out. [`for_each_header`] visits the header of every slot.
     #[inline]
@@ -362,10 +368,11 @@ impl PooledStack {
     }
 
     /// Sets the goroutine id that the overflow report prints for this stack
-    /// (0: not a goroutine; the report then says `coroutine`).
+    /// (0: not a goroutine; the report then says `coroutine`). It is kept in the header,
+    /// at [`HEADER_OWNER_OFFSET`](crate::HEADER_OWNER_OFFSET), and cleared when the stack goes back to the pool.
     #[inline]
     pub fn set_owner_id(&self, id: u64) {
-        self.slot.get().meta.owner.store(id, Ordering::Relaxed);
+        arena::owner_word(self.slot.get().top()).store(id, Ordering::Relaxed);
     }
 
     /// Gives back every page of the stack but the top one (`MADV_DONTNEED`) and re-arms
@@ -421,7 +428,7 @@ impl PooledStack {
             // and maybe rewrite it.
             valgrind::make_mem_defined(slot.limit() as *const u8, slot.top() - slot.limit());
         }
-        slot.meta.owner.store(0, Ordering::Relaxed);
+        arena::owner_word(slot.top()).store(0, Ordering::Relaxed);
         slot
     }
 }
@@ -689,7 +696,7 @@ fn take_global(class: usize) -> io::Result<Slot> {
         if let Some(arena) = st.current {
             if let Some(i) = arena.take_fresh_locked()? {
                 CREATED.fetch_add(1, Ordering::Relaxed);
-                return Ok(Slot::new(arena, i, STATE_COLD));
+                return Ok(Slot::new(arena, i, STATE_FRESH));
             }
         }
         let arena = Arena::create(class, slots_for(st.arenas, arena::stride_of(class)))?;
@@ -799,7 +806,7 @@ pub fn resident_bytes() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::DEFAULT_STACK_SIZE;
+    use crate::{DEFAULT_STACK_SIZE, HEADER_OWNER_OFFSET};
 
     fn resident_pages(s: &PooledStack) -> usize {
         let page = page_size();
@@ -899,17 +906,19 @@ mod tests {
         assert_eq!(s.header().as_ptr(), h);
         assert_eq!(word.load(Ordering::Relaxed), 0xABCD_0001, "the first word came back");
         assert_eq!(read(64), 0);
-        assert_eq!(s.slot.get().meta.owner.load(Ordering::Relaxed), 0);
     }
 
     #[test]
     fn owner_id_is_cleared_on_release() {
         let s = PooledStack::acquire(32 * 1024).unwrap();
         s.set_owner_id(42);
-        let meta = s.slot.get().meta;
-        assert_eq!(meta.owner.load(Ordering::Relaxed), 42);
+        let owner = arena::owner_word(s.slot.get().top());
+        assert_eq!(owner.load(Ordering::Relaxed), 42);
+        // SAFETY: the owner word is 8-byte aligned inside the header; atomic access only.
+        let in_header = unsafe { &*s.header().as_ptr().add(HEADER_OWNER_OFFSET).cast() };
+        assert!(std::ptr::eq(owner, in_header));
         drop(s);
-        assert_eq!(meta.owner.load(Ordering::Relaxed), 0);
+        assert_eq!(owner.load(Ordering::Relaxed), 0);
     }
 
     #[test]

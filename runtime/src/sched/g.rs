@@ -71,14 +71,16 @@ pub(crate) struct G {
     /// The park word: `generation << 2 | state` (see park.rs). Atomic: any thread.
     /// First: the header word that survives a scavenge (invariant 3).
     pub(crate) park: AtomicU64,
+    /// Goroutine id, 0 while Dead. Atomic: written at spawn, read by anyone. It is the
+    /// header's owner id word (`goro_stack::HEADER_OWNER_OFFSET`): `PooledStack::
+    /// set_owner_id` writes it at spawn, and the pool clears it when the stack goes back.
+    pub(crate) id: AtomicU64,
     /// The saved context (invariants 1 and 2).
     pub(crate) ctx: UnsafeCell<Context>,
     /// A [`Status`]. Atomic: written by the owning M, read by dumps and stats.
     pub(crate) status: AtomicU8,
     /// A [`WaitReason`] while Waiting. Atomic: written by the G, read by dumps.
     pub(crate) wait_reason: AtomicU8,
-    /// Goroutine id (> 0 while alive). Atomic: written at spawn, read by anyone.
-    pub(crate) id: AtomicU64,
     /// The scheduler this G belongs to. Atomic: written at spawn (before the G is
     /// published), read by whoever readies it.
     pub(crate) sched: AtomicPtr<Sched>,
@@ -166,6 +168,7 @@ impl G {
 }
 
 const _: () = assert!(mem::size_of::<G>() <= HEADER_SIZE);
+const _: () = assert!(mem::offset_of!(G, id) == goro_stack::HEADER_OWNER_OFFSET);
 const _: () = assert!(HEADER_SIZE.is_multiple_of(mem::align_of::<G>()));
 
 /// Calls `f` on every G record: the header of every stack slot ever handed out (Go's

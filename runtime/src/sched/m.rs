@@ -456,8 +456,7 @@ fn free_g(m: &'static M, g: *mut G) {
         None => _ = m.sched.ngoroutines_ext.fetch_sub(1, Ordering::Relaxed),
     }
     // Last: from here the slot, header included, may belong to the next goroutine
-    // (g.rs invariant 5).
-    stack.set_owner_id(0);
+    // (g.rs invariant 5). The pool clears the owner id, which is `G::id`.
     drop(stack);
 }
 

@@ -434,6 +434,7 @@ fn new_g<F: FnOnce() + Send + 'static>(
     let rt = m.map(super::preempt::InRuntime::enter);
     let p = m.filter(|m| ptr::eq(m.sched, sched)).and_then(|m| m.p());
     let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+    // The stack's owner id is the G's `id` field (g.rs): one store for both.
     stack.set_owner_id(id);
     // SAFETY: the stack's top bytes are ours (PooledStack owns [limit, top)) and
     // `layout` keeps the closure inside them, aligned for F.
@@ -447,7 +448,6 @@ fn new_g<F: FnOnce() + Send + 'static>(
     let g = unsafe { G::in_header(stack) };
     // SAFETY: as above.
     unsafe { *g.ctx.get() = ctx };
-    g.id.store(id, Ordering::Relaxed);
     g.sched.store(ptr::from_ref(sched).cast_mut(), Ordering::Release);
     g.wait_reason.store(0, Ordering::Relaxed);
     g.set_status(Status::Runnable);
