@@ -4,8 +4,10 @@
 //! # Design
 //! [`PooledStack::acquire`] looks, in order, in the calling thread's cache (a fixed LIFO
 //! array per size class, no lock, no allocation, no system call), in the global pool of
-//! the class (`Mutex<Vec>`, refilling half the thread cache at once), and finally takes a
-//! fresh slot from the class's current arena (creating a larger arena when it is full).
+//! the class (`Mutex<Vec>`, refilling half the thread cache at once), and finally takes
+//! fresh slots from the class's current arena (creating a larger arena when it is full):
+//! a batch that fills the thread cache, guards installed and top pages faulted in with
+//! one system call each for the whole batch (`refill_fresh`).
 //! Dropping a [`PooledStack`] returns it to the thread cache; a full cache spills its
 //! older half to the global pool. A thread's cache goes to the global pool at thread exit.
 //!
@@ -643,10 +645,13 @@ fn acquire_slow(class: usize) -> io::Result<Slot> {
             return None;
         }
         if let Some(s) = c.pop(class) {
-            return Some(s);
+            return Some(Ok(s));
         }
         // Refill: take a batch from the global pool, keep all but one in the cache.
         let mut st = lock(&CLASSES[class]);
+        if st.free.is_empty() {
+            return Some(refill_fresh(c, class, st));
+        }
         let n = st.free.len().min(BATCH);
         let at = st.free.len() - n;
         let mut batch = [None; BATCH];
@@ -660,12 +665,56 @@ fn acquire_slow(class: usize) -> io::Result<Slot> {
             let pushed = c.try_push(s);
             debug_assert!(pushed, "an empty class has room for a batch");
         }
-        first
+        first.map(Ok)
     });
     match got {
-        Some(slot) => Ok(slot),
+        Some(Ok(slot)) => Ok(slot),
+        Some(Err(e)) => Err(e),
         None => take_global(class),
     }
+}
+
+/// Fills the (empty) cache class `class` with fresh slots and returns one more: their
+/// guards cost one system call for the batch (`Arena::take_fresh_batch_locked`), and
+/// their top pages are faulted in by one more (`MADV_POPULATE_WRITE`, best effort)
+/// instead of one page fault each at first touch, ~0.5 µs less per slot each here.
+/// They are armed `TOP` before they enter the cache (invariant 2).
+#[cold]
+fn refill_fresh(
+    c: &mut LocalCache,
+    class: usize,
+    mut st: std::sync::MutexGuard<'_, ClassState>,
+) -> io::Result<Slot> {
+    debug_assert_eq!(c.len(class), 0);
+    let (arena, first, n) = loop {
+        if let Some(arena) = st.current {
+            if let Some((first, n)) = arena.take_fresh_batch_locked(CACHE_CAP + 1)? {
+                break (arena, first, n);
+            }
+        }
+        let arena = Arena::create(class, slots_for(st.arenas, arena::stride_of(class)))?;
+        st.arenas += 1;
+        st.current = Some(arena);
+    };
+    drop(st);
+    CREATED.fetch_add(n as usize, Ordering::Relaxed);
+    let slots = (first..first + n).map(|i| Slot::new(arena, i, STATE_FRESH));
+    let pages: Vec<libc::iovec> = slots
+        .clone()
+        .map(|s| libc::iovec {
+            iov_base: (s.top() - page_size()) as *mut libc::c_void,
+            iov_len: page_size(),
+        })
+        .collect();
+    // Best effort: a page it did not fault in faults at first touch instead.
+    arena::madvise_ranges(&pages, arena::MADV_POPULATE_WRITE);
+    let mut slots = slots.map(|s| s.arm(STATE_TOP));
+    let first = slots.next().expect("a batch holds at least one slot");
+    for s in slots {
+        let pushed = c.try_push(s);
+        debug_assert!(pushed, "an empty class has room for CACHE_CAP slots");
+    }
+    Ok(first)
 }
 
 #[cold]
@@ -902,10 +951,40 @@ mod tests {
         s.release_global();
         scavenge();
         assert_eq!((word.load(Ordering::Relaxed), read(64)), (0, 0), "scavenged: zero pages");
-        let s = PooledStack::acquire_global(size).unwrap();
-        assert_eq!(s.header().as_ptr(), h);
+        // The global pool also holds the fresh slots the thread cache was refilled with:
+        // take stacks until ours comes back.
+        let mut others = Vec::new();
+        let s = loop {
+            let s = PooledStack::acquire_global(size).unwrap();
+            if s.header().as_ptr() == h {
+                break s;
+            }
+            others.push(s);
+            assert!(others.len() <= 2 * CACHE_CAP, "our slot never came back");
+        };
         assert_eq!(word.load(Ordering::Relaxed), 0xABCD_0001, "the first word came back");
         assert_eq!(read(64), 0);
+        drop(s);
+    }
+
+    /// Fresh slots come in batches: the cache is refilled with armed, resident stacks
+    /// whose guards are in place.
+    #[test]
+    fn fresh_slots_come_in_armed_batches() {
+        // A size class no other test of this binary uses.
+        let size = 8 << 20;
+        let s = PooledStack::acquire(size).unwrap();
+        let class = class_of(size);
+        let cached = with_local(|c| c.len(class));
+        assert_eq!(cached, CACHE_CAP, "the rest of the fresh batch went to the cache");
+        let all: Vec<_> = (0..cached).map(|_| PooledStack::acquire(size).unwrap()).collect();
+        for t in all.iter().chain([&s]) {
+            assert_eq!(t.slot.get().state(), STATE_TOP);
+            assert!(t.slot.get().canary_intact());
+            assert_eq!(resident_pages(t), 1, "armed: the top page, and only it, is resident");
+            let guard = arena::lookup(t.limit() as usize - 1).expect("inside an arena");
+            assert!(guard.in_guard);
+        }
     }
 
     #[test]
