@@ -160,6 +160,11 @@ pub(crate) fn madvise_ranges(ranges: &[libc::iovec], advice: libc::c_int) -> boo
     if ranges.is_empty() || BATCH_MADVISE.load(Ordering::Relaxed) == 2 {
         return ranges.is_empty();
     }
+    if crate::valgrind::active() {
+        // Valgrind does not know the call (it warns and answers ENOSYS): skip it there.
+        BATCH_MADVISE.store(2, Ordering::Relaxed);
+        return false;
+    }
     let want: usize = ranges.iter().map(|r| r.iov_len).sum();
     // SAFETY: every range lies inside an arena mapping (the caller's contract) and the
     // advice only installs guard markers in unused guard regions or faults pages in;
