@@ -109,6 +109,59 @@ fn stale_handles_do_nothing() {
     });
 }
 
+/// A goroutine's record lives in its stack slot's header: after the goroutine exits,
+/// the slot goes to later goroutines, and `scavenge` zeroes its page in between. Handles
+/// taken by dead goroutines must stay inert through all of that, and never wake the
+/// goroutines that now use those slots.
+#[test]
+fn stale_handles_survive_stack_reuse_and_scavenge() {
+    const N: usize = 64;
+    // A stack size of its own, so that no other test's goroutines share these slots.
+    const STACK: usize = 2 << 20;
+    let rt = Runtime::builder().procs(1).stack_size(STACK).build().unwrap();
+    rt.block_on(|| {
+        let spawn_taking_handle = || goro::spawn(park::unparker);
+        let old: Vec<Unparker> =
+            (0..N).map(|_| spawn_taking_handle()).map(|h| h.join().unwrap()).collect();
+        // procs 1: the exited goroutines' stacks sit in this thread's cache; scavenge
+        // moves them to the global pool and gives their pages (headers included) back.
+        goro_stack::scavenge();
+        for round in 0..2 {
+            let woken = Arc::new(AtomicUsize::new(0));
+            let parked: Arc<Mutex<Vec<Unparker>>> = Arc::new(Mutex::new(Vec::new()));
+            let hs: Vec<_> = (0..N)
+                .map(|_| {
+                    let (woken, parked) = (woken.clone(), parked.clone());
+                    goro::spawn(move || {
+                        let mut g = parked.lock().unwrap();
+                        g.push(park::unparker());
+                        park::park_with(WaitReason::Park, move || {
+                            drop(g);
+                            true
+                        });
+                        woken.fetch_add(1, Ordering::SeqCst);
+                    })
+                })
+                .collect();
+            while parked.lock().unwrap().len() < N {
+                goro::yield_now();
+            }
+            for u in &old {
+                assert!(!u.unpark(), "round {round}: a dead goroutine's handle woke someone");
+            }
+            goro::sleep(Duration::from_millis(20));
+            assert_eq!(woken.load(Ordering::SeqCst), 0, "round {round}: spurious wake-up");
+            for u in parked.lock().unwrap().drain(..) {
+                assert!(u.unpark());
+            }
+            for h in hs {
+                h.join().unwrap();
+            }
+            assert_eq!(woken.load(Ordering::SeqCst), N);
+        }
+    });
+}
+
 #[test]
 fn park_with_false_cancels() {
     goro::run(|| {
