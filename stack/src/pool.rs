@@ -265,6 +265,24 @@ impl Slot {
         self.arm(STATE_TOP)
     }
 
+    /// Asks the CPU to fetch, for writing, the lines a new goroutine writes first: the
+    /// header and the two lines below it (its closure and initial frame). A stack that
+    /// last ran on another core has them there; pulling them over while the holder of
+    /// the previous slot works takes the transfer off the next spawn's critical path.
+    /// A hint only: no fault, no effect on memory.
+    #[inline]
+    fn prefetch_top(self) {
+        #[cfg(target_arch = "x86_64")]
+        for off in [64, 128, 192, 256] {
+            let p = (self.top() - off) as *const i8;
+            // SAFETY: prefetching has no memory effect and cannot fault; the address
+            // lies in the slot's top page anyway.
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(p)
+            };
+        }
+    }
+
     /// The header's first word (invariant 6).
     #[inline]
     fn kept_word(self) -> &'static AtomicU64 {
@@ -505,7 +523,8 @@ impl LocalCache {
         }
     }
 
-    /// Pops the most recently cached stack of `class` (`< NCLASSES`).
+    /// Pops the most recently cached stack of `class` (`< NCLASSES`), and starts
+    /// fetching the top lines of the one that the next pop will hand out.
     #[inline]
     fn pop(&mut self, class: usize) -> Option<Slot> {
         let len = self.len(class);
@@ -513,6 +532,11 @@ impl LocalCache {
             return None;
         }
         self.set_len(class, len - 1);
+        if len >= 2 {
+            if let Some(next) = self.slots[class][len - 2] {
+                next.prefetch_top();
+            }
+        }
         self.slots[class][len - 1].take()
     }
 
