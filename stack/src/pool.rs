@@ -277,9 +277,7 @@ impl Slot {
             let p = (self.top() - off) as *const i8;
             // SAFETY: prefetching has no memory effect and cannot fault; the address
             // lies in the slot's top page anyway.
-            unsafe {
-                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(p)
-            };
+            unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(p) };
         }
     }
 
