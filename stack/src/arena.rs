@@ -67,7 +67,7 @@
 
 use std::io;
 use std::ptr;
-use std::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, OnceLock};
 
 use crate::{GUARD_SIZE, HEADER_OWNER_OFFSET, HEADER_SIZE, MAX_STACK_SIZE, MIN_STACK_SIZE};
@@ -79,8 +79,8 @@ pub(crate) const MADV_POPULATE_WRITE: libc::c_int = 23;
 /// `PIDFD_SELF_THREAD_GROUP` (Linux 6.15): "the calling process" for pidfd calls, with no
 /// file descriptor to open (and none to go stale across `fork`).
 const PIDFD_SELF: libc::c_int = -10001;
-/// Whether `process_madvise` on [`PIDFD_SELF`] works: 0 untried, 1 yes, 2 no.
-static BATCH_MADVISE: AtomicU8 = AtomicU8::new(0);
+/// Set once `process_madvise` on [`PIDFD_SELF`] turned out not to work here.
+static NO_BATCH_MADVISE: AtomicBool = AtomicBool::new(false);
 /// Number of size classes: powers of two from 2^14 (16 KiB) to 2^30 (1 GiB).
 pub(crate) const NCLASSES: usize =
     (MAX_STACK_SIZE.trailing_zeros() - MIN_STACK_SIZE.trailing_zeros() + 1) as usize;
@@ -157,12 +157,15 @@ fn choose_guard_mode() -> GuardMode {
 /// handed yet or that the caller holds: `MADV_GUARD_INSTALL` on guard regions,
 /// `MADV_POPULATE_WRITE` on stack pages.
 pub(crate) fn madvise_ranges(ranges: &[libc::iovec], advice: libc::c_int) -> bool {
-    if ranges.is_empty() || BATCH_MADVISE.load(Ordering::Relaxed) == 2 {
-        return ranges.is_empty();
+    if ranges.is_empty() {
+        return true;
+    }
+    if NO_BATCH_MADVISE.load(Ordering::Relaxed) {
+        return false;
     }
     if crate::valgrind::active() {
         // Valgrind does not know the call (it warns and answers ENOSYS): skip it there.
-        BATCH_MADVISE.store(2, Ordering::Relaxed);
+        NO_BATCH_MADVISE.store(true, Ordering::Relaxed);
         return false;
     }
     let want: usize = ranges.iter().map(|r| r.iov_len).sum();
@@ -183,11 +186,10 @@ pub(crate) fn madvise_ranges(ranges: &[libc::iovec], advice: libc::c_int) -> boo
     if done < 0 {
         let e = io::Error::last_os_error().raw_os_error();
         if matches!(e, Some(libc::ENOSYS | libc::EBADF | libc::EINVAL | libc::EPERM)) {
-            BATCH_MADVISE.store(2, Ordering::Relaxed);
+            NO_BATCH_MADVISE.store(true, Ordering::Relaxed);
         }
         return false;
     }
-    BATCH_MADVISE.store(1, Ordering::Relaxed);
     done as usize == want
 }
 
@@ -556,52 +558,53 @@ impl Arena {
     }
 }
 
-/// Looks up an address in the registered arenas. Async-signal-safe (invariant 5).
-pub(crate) fn lookup(addr: usize) -> Option<FaultInfo> {
+/// The published arenas. Allocates nothing, takes no lock, makes no system call, so
+/// `lookup` may use it in a signal handler (invariant 5).
+fn arenas() -> impl Iterator<Item = &'static Arena> {
     let n = REGISTERED.load(Ordering::Acquire);
-    for entry in &REGISTRY[..n] {
+    REGISTRY[..n].iter().filter_map(|entry| {
         let p = entry.load(Ordering::Acquire);
-        if p.is_null() {
-            continue;
-        }
         // SAFETY: invariants 1 and 2 — published entries point to leaked, immutable
         // arenas whose fields were written before the Release store we synchronized with.
-        let arena = unsafe { &*p };
-        if addr < arena.base || addr - arena.base >= arena.nslots * arena.stride {
-            continue;
-        }
-        let off = addr - arena.base;
-        let slot = off / arena.stride;
-        return Some(FaultInfo {
-            in_guard: off % arena.stride < arena.guard_len,
-            stack_len: arena.stack_len,
-            owner: owner_word(arena.top(slot)).load(Ordering::Relaxed),
-        });
-    }
-    None
+        (!p.is_null()).then(|| unsafe { &*p })
+    })
 }
 
-/// The owner id word in the header of the slot whose top (end) is `top`.
+/// Looks up an address in the registered arenas. Async-signal-safe (invariant 5).
+pub(crate) fn lookup(addr: usize) -> Option<FaultInfo> {
+    let arena = arenas().find(|a| addr >= a.base && addr - a.base < a.nslots * a.stride)?;
+    let off = addr - arena.base;
+    let slot = off / arena.stride;
+    Some(FaultInfo {
+        in_guard: off % arena.stride < arena.guard_len,
+        stack_len: arena.stack_len,
+        owner: header_word(arena.top(slot), HEADER_OWNER_OFFSET).load(Ordering::Relaxed),
+    })
+}
+
+/// The header (`HEADER_SIZE` bytes below `top`) of the slot whose top (end) is `top`.
 #[inline]
-pub(crate) fn owner_word(top: usize) -> &'static AtomicU64 {
+pub(crate) fn header_of(top: usize) -> std::ptr::NonNull<u8> {
+    // SAFETY: slot tops are nonzero addresses inside an arena mapping, above its guard.
+    unsafe { std::ptr::NonNull::new_unchecked((top - HEADER_SIZE) as *mut u8) }
+}
+
+/// The 8-byte word at `offset` (a multiple of 8 below `HEADER_SIZE`) in the header of
+/// the slot whose top (end) is `top`: the kept park word (0) or the owner id.
+#[inline]
+pub(crate) fn header_word(top: usize, offset: usize) -> &'static AtomicU64 {
+    debug_assert!(offset.is_multiple_of(8) && offset < HEADER_SIZE);
     // SAFETY: the header lies in the slot's top page, inside an arena mapping that is
     // never unmapped and stays readable and writable (guards are at the slots' low
-    // ends); `top` is page aligned, so the word is 8-byte aligned. Every access to the
-    // word is atomic.
-    unsafe { &*((top - HEADER_SIZE + HEADER_OWNER_OFFSET) as *const AtomicU64) }
+    // ends); `top` is page aligned and `offset` a multiple of 8, so the word is aligned.
+    // Every access to these words is atomic.
+    unsafe { header_of(top).byte_add(offset).cast::<AtomicU64>().as_ref() }
 }
 
 /// Calls `f` with the top (end) address of every slot ever handed out, arena by arena.
 /// Slots handed out while it runs may or may not be visited.
 pub(crate) fn for_each_slot_top(mut f: impl FnMut(usize)) {
-    let n = REGISTERED.load(Ordering::Acquire);
-    for entry in &REGISTRY[..n] {
-        let p = entry.load(Ordering::Acquire);
-        if p.is_null() {
-            continue;
-        }
-        // SAFETY: invariants 1 and 2, as in `lookup`.
-        let arena = unsafe { &*p };
+    for arena in arenas() {
         let handed = arena.handed.load(Ordering::Acquire) as usize;
         (0..handed).for_each(|i| f(arena.top(i)));
     }
@@ -614,14 +617,7 @@ pub(crate) fn reserved() -> (usize, usize) {
 
 /// Resident bytes of all handed-out slots (walks every arena with `mincore`).
 pub(crate) fn resident_bytes_all() -> usize {
-    let n = REGISTERED.load(Ordering::Acquire);
-    REGISTRY[..n]
-        .iter()
-        .map(|e| e.load(Ordering::Acquire))
-        .filter(|p| !p.is_null())
-        // SAFETY: invariants 1 and 2, as in `lookup`.
-        .map(|p| unsafe { &*p }.resident_bytes())
-        .sum()
+    arenas().map(Arena::resident_bytes).sum()
 }
 
 /// `/proc/sys/vm/max_map_count` (cached; 65530 if unreadable).

@@ -104,7 +104,7 @@ use std::sync::Mutex;
 
 use crate::arena::{self, class_of, page_size, slots_for, Arena, GuardMode, SlotMeta, NCLASSES};
 use crate::valgrind;
-use crate::{validate_stack_size, Stack, HEADER_SIZE};
+use crate::{validate_stack_size, Stack, HEADER_OWNER_OFFSET, HEADER_SIZE};
 
 /// Stacks per size class in one thread's cache.
 pub const CACHE_CAP: usize = 16;
@@ -284,10 +284,13 @@ impl Slot {
     /// The header's first word (invariant 6).
     #[inline]
     fn kept_word(self) -> &'static AtomicU64 {
-        // SAFETY: the header lies in the slot's top page, inside the arena mapping, which
-        // is never unmapped (arena.rs) and stays readable and writable; `top` is page
-        // aligned, so the word is 8-byte aligned. Every access to the word is atomic.
-        unsafe { &*((self.top() - HEADER_SIZE) as *const AtomicU64) }
+        arena::header_word(self.top(), 0)
+    }
+
+    /// The header's owner id word (invariant 5).
+    #[inline]
+    fn owner_word(self) -> &'static AtomicU64 {
+        arena::header_word(self.top(), HEADER_OWNER_OFFSET)
     }
 
     /// Makes a slot ready to run on: arms a `FRESH` one, and a `COLD` one after giving
@@ -337,7 +340,7 @@ pub struct PooledStack {
 unsafe impl Stack for PooledStack {
     #[inline]
     fn top(&self) -> *mut u8 {
-        (self.slot.get().top() - HEADER_SIZE) as *mut u8
+        arena::header_of(self.slot.get().top()).as_ptr()
     }
     #[inline]
     fn limit(&self) -> *mut u8 {
@@ -380,17 +383,15 @@ impl PooledStack {
     /// slot is handed out. [`for_each_header`] visits the header of every slot.
     #[inline]
     pub fn header(&self) -> std::ptr::NonNull<u8> {
-        let p = (self.slot.get().top() - HEADER_SIZE) as *mut u8;
-        // SAFETY: slot tops are nonzero addresses inside an arena mapping.
-        unsafe { std::ptr::NonNull::new_unchecked(p) }
+        arena::header_of(self.slot.get().top())
     }
 
     /// Sets the goroutine id that the overflow report prints for this stack
     /// (0: not a goroutine; the report then says `coroutine`). It is kept in the header,
-    /// at [`HEADER_OWNER_OFFSET`](crate::HEADER_OWNER_OFFSET), and cleared when the stack goes back to the pool.
+    /// at [`HEADER_OWNER_OFFSET`], and cleared when the stack goes back to the pool.
     #[inline]
     pub fn set_owner_id(&self, id: u64) {
-        arena::owner_word(self.slot.get().top()).store(id, Ordering::Relaxed);
+        self.slot.get().owner_word().store(id, Ordering::Relaxed);
     }
 
     /// Gives back every page of the stack but the top one (`MADV_DONTNEED`) and re-arms
@@ -446,7 +447,7 @@ impl PooledStack {
             // and maybe rewrite it.
             valgrind::make_mem_defined(slot.limit() as *const u8, slot.top() - slot.limit());
         }
-        arena::owner_word(slot.top()).store(0, Ordering::Relaxed);
+        slot.owner_word().store(0, Ordering::Relaxed);
         slot
     }
 }
@@ -862,10 +863,7 @@ pub fn stats() -> StackStats {
 /// while this runs may or may not be visited. Reading a never-touched or scavenged
 /// header maps the zero page (no memory); for diagnostics such as goroutine dumps.
 pub fn for_each_header(mut f: impl FnMut(std::ptr::NonNull<u8>)) {
-    arena::for_each_slot_top(|top| {
-        // SAFETY: slot tops are nonzero addresses inside an arena mapping.
-        f(unsafe { std::ptr::NonNull::new_unchecked((top - HEADER_SIZE) as *mut u8) })
-    });
+    arena::for_each_slot_top(|top| f(arena::header_of(top)));
 }
 
 /// Resident bytes of all stacks ever handed out, measured with `mincore` over every
@@ -877,7 +875,7 @@ pub fn resident_bytes() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{DEFAULT_STACK_SIZE, HEADER_OWNER_OFFSET};
+    use crate::DEFAULT_STACK_SIZE;
 
     fn resident_pages(s: &PooledStack) -> usize {
         let page = page_size();
@@ -1018,7 +1016,7 @@ mod tests {
     fn owner_id_is_cleared_on_release() {
         let s = PooledStack::acquire(32 * 1024).unwrap();
         s.set_owner_id(42);
-        let owner = arena::owner_word(s.slot.get().top());
+        let owner = s.slot.get().owner_word();
         assert_eq!(owner.load(Ordering::Relaxed), 42);
         // SAFETY: the owner word is 8-byte aligned inside the header; atomic access only.
         let in_header = unsafe { &*s.header().as_ptr().add(HEADER_OWNER_OFFSET).cast() };
