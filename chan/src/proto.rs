@@ -4,7 +4,8 @@
 //! One lock per channel guards the buffer, both waiter queues and the closed flags,
 //! as in Go's `hchan.lock`. It is the runtime's [`Lock`] (spin in bursts, then sleep),
 //! not `std::sync::Mutex`, whose spinning steals the line from the holder when two Ps
-//! hammer one channel (goro_runtime's lock.rs has the measurements). The flavors differ only in their [`Buffer`]:
+//! hammer one channel (goro_runtime's lock.rs has the measurements). The flavors differ
+//! only in their [`Buffer`]:
 //! [`zero`](crate::flavors::zero) has none (every send is a handoff to a waiting
 //! receiver), [`array`](crate::flavors::array) a fixed-capacity FIFO ring.
 //!

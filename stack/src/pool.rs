@@ -376,11 +376,11 @@ impl PooledStack {
     /// and writable for the life of the process, and the same slot's next holders get
     /// the same bytes, so a record kept there may be read through stale pointers (with
     /// atomics) after the slot went back to the pool. It reads as zero when the slot is
-    /// first handed out and keeps what holders wrote across pooling and reuse, except
-    /// for the owner id word (see [`PooledStack::set_owner_id`]), zeroed at every
-    /// release, and except that [`scavenge`] zeroes all of it but its first 8 bytes (an `AtomicU64`), which
-    /// read as zero while the slot is scavenged and hold their value again once the
-    /// slot is handed out. [`for_each_header`] visits the header of every slot.
+    /// first handed out and keeps what holders wrote across pooling and reuse, with two
+    /// exceptions: the owner id word (see [`PooledStack::set_owner_id`]) is zeroed at
+    /// every release, and [`scavenge`] zeroes all of it but its first 8 bytes (an
+    /// `AtomicU64`), which read as zero while the slot is scavenged and hold their value
+    /// again once the slot is handed out. [`for_each_header`] visits the header of every slot.
     #[inline]
     pub fn header(&self) -> std::ptr::NonNull<u8> {
         arena::header_of(self.slot.get().top())

@@ -283,7 +283,8 @@ fn schedule_loop(m: &'static M) {
             if m.spinning.get() {
                 reset_spinning(m);
             }
-            // SAFETY: `g` came out of a run queue: a live G record (a stack header, never unmapped).
+            // SAFETY: `g` came out of a run queue: a live G record (in a stack header,
+            // never unmapped).
             let lm = unsafe { (*g).locked_m.load(Ordering::Acquire) };
             if !lm.is_null() && !ptr::eq(lm, Arc::as_ptr(&m.shared)) {
                 start_locked_m(m, g, lm);
@@ -322,8 +323,8 @@ pub(crate) fn schedule_from_g(m: &'static M, pending: Pending) -> &'static M {
     let g = m.curg.get();
     m.pending.set(pending);
     let next = if m.locked_g.get().is_null() { fast_next(m) } else { None };
-    // SAFETY: `g` is the running goroutine (a G record in a stack header); its `ctx` slot is written
-    // only by this switch (g.rs invariant 2).
+    // SAFETY: `g` is the running goroutine (a G record in a stack header); its `ctx`
+    // slot is written only by this switch (g.rs invariant 2).
     let from = unsafe { (*g).ctx.get() };
     match next {
         Some((next, inherit)) => {
@@ -435,7 +436,7 @@ pub(crate) fn after_switch(m: &'static M) {
 fn free_g(m: &'static M, g: *mut G) {
     // SAFETY: the exited G never runs again; its context is saved; we own it.
     let gr = unsafe { &*g };
-    // SAFETY: g.rs invariant 2 — the owning M (us) takes the stack and the name.
+    // SAFETY: g.rs invariant 2 — the owning M (us) takes the stack.
     let stack = unsafe { gr.take_stack() };
     // SAFETY: as above, we own the record.
     unsafe { *gr.name.get() = None };

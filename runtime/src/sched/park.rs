@@ -234,7 +234,8 @@ impl Unparker {
             // (table above), so the parker lives at least as long as `self`.
             Target::Thread(unsafe { self.ptr.cast::<ThreadParker>().as_ref() })
         } else {
-            // SAFETY: tagged as a goroutine: `ptr` is a G record in a stack header, never unmapped (g.rs).
+            // SAFETY: tagged as a goroutine: `ptr` is a G record in a stack header, never
+            // unmapped (g.rs).
             Target::G(unsafe { self.ptr.cast::<G>().as_ref() })
         }
     }
