@@ -188,7 +188,7 @@ pub unsafe fn switch(from: *mut Context, to: *const Context, transfer: usize) ->
     // SAFETY: `to_sp` is a suspended context (caller, invariants 1 and 2) and `from` is
     // valid for the store the routine makes before it continues `to_sp` (caller).
     // `Context` is `repr(transparent)` over the pointer, so the cast names the same slot.
-    unsafe { ffi::goro_asm_switch(from.cast::<*mut u8>(), to_sp, transfer) }
+    unsafe { arch::switch(from.cast::<*mut u8>(), to_sp, transfer) }
 }
 
 /// Runs `child` as a child of the current context, which waits in `*parent`; returns
@@ -207,7 +207,7 @@ pub unsafe fn resume(parent: *mut Context, child: *const Context, transfer: usiz
     let child_sp = unsafe { (*child).sp };
     debug_assert!(!child_sp.is_null(), "resume of an empty context");
     // SAFETY: as promised by the caller (invariants 1, 2); see `switch` for the cast.
-    unsafe { ffi::goro_asm_resume(parent.cast::<*mut u8>(), child_sp, transfer) }
+    unsafe { arch::resume(parent.cast::<*mut u8>(), child_sp, transfer) }
 }
 
 /// Suspends the current context (a child) into `*current` and returns to its parent

@@ -69,3 +69,24 @@ pub unsafe fn suspend(self_sp: *mut *mut u8, parent_sp: *mut u8, transfer: usize
     }
     ret
 }
+
+/// Calls `goro_asm_resume`: an ordinary call, which on aarch64 is a direct `bl` (the
+/// routine is hidden, so no PLT or GOT stands between).
+///
+/// # Safety
+/// As for `crate::resume`: `parent_sp` is writable, `child_sp` a suspended context.
+#[inline(always)]
+pub unsafe fn resume(parent_sp: *mut *mut u8, child_sp: *mut u8, transfer: usize) -> usize {
+    // SAFETY: as promised by the caller.
+    unsafe { crate::ffi::goro_asm_resume(parent_sp, child_sp, transfer) }
+}
+
+/// Calls `goro_asm_switch` (an ordinary call, see `resume`).
+///
+/// # Safety
+/// As for `crate::switch`: `from_sp` is writable, `to_sp` a suspended context.
+#[inline(always)]
+pub unsafe fn switch(from_sp: *mut *mut u8, to_sp: *mut u8, transfer: usize) -> usize {
+    // SAFETY: as promised by the caller.
+    unsafe { crate::ffi::goro_asm_switch(from_sp, to_sp, transfer) }
+}

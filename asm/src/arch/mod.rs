@@ -3,7 +3,8 @@
 //! Each architecture module assembles its `.S` file with `global_asm!`, which defines
 //! the routines declared in `crate::ffi` (`goro_asm_init`, `goro_asm_resume`,
 //! `goro_asm_suspend`, `goro_asm_switch`, plus the internal `goro_asm_resume_point` and
-//! `goro_asm_start`), and exports the frame constants and the `suspend` call site.
+//! `goro_asm_start`), and exports the frame constants and the call sites `resume`,
+//! `suspend` and `switch`.
 
 cfg_if::cfg_if! {
     if #[cfg(target_arch = "x86_64")] {

@@ -2,7 +2,11 @@
 //!
 //! The assembly file is the reference: it carries the essay, the register table and the
 //! stack diagrams. This module assembles it, names its layout constants, and holds the
-//! one call site that cannot be an ordinary call (`suspend`).
+//! call sites: `suspend` cannot be an ordinary call, and `resume` and `switch` are
+//! `call`s written in inline asm so that they reach the routine directly. (An ordinary
+//! call of the `extern "C"` declaration goes through the GOT in a position-independent
+//! executable, `call *sym@GOTPCREL(%rip)`: one more load and an indirect branch on
+//! every switch.)
 
 // The file is AT&T syntax GNU assembler, so that the same text can be fed to `as`.
 core::arch::global_asm!(include_str!("x86_64.S"), options(att_syntax));
@@ -43,6 +47,53 @@ pub unsafe fn suspend(self_sp: *mut *mut u8, parent_sp: *mut u8, transfer: usize
             suspend = sym crate::ffi::goro_asm_suspend,
             in("rdi") self_sp,
             in("rsi") parent_sp,
+            in("rdx") transfer,
+            lateout("rax") ret,
+            clobber_abi("C"),
+        );
+    }
+    ret
+}
+
+/// Calls `goro_asm_resume` directly (see the module documentation).
+///
+/// # Safety
+/// As for `crate::resume`: `parent_sp` is writable, `child_sp` a suspended context.
+#[inline(always)]
+pub unsafe fn resume(parent_sp: *mut *mut u8, child_sp: *mut u8, transfer: usize) -> usize {
+    let ret: usize;
+    // SAFETY: the caller upholds goro_asm_resume's contract. The routine saves and
+    // restores every callee-saved register and control word and returns here like a C
+    // function; everything caller-saved is declared clobbered. Without `nostack` the
+    // asm block starts with the stack aligned for a call and nothing in the red zone.
+    unsafe {
+        core::arch::asm!(
+            "call {resume}",
+            resume = sym crate::ffi::goro_asm_resume,
+            in("rdi") parent_sp,
+            in("rsi") child_sp,
+            in("rdx") transfer,
+            lateout("rax") ret,
+            clobber_abi("C"),
+        );
+    }
+    ret
+}
+
+/// Calls `goro_asm_switch` directly (see the module documentation).
+///
+/// # Safety
+/// As for `crate::switch`: `from_sp` is writable, `to_sp` a suspended context.
+#[inline(always)]
+pub unsafe fn switch(from_sp: *mut *mut u8, to_sp: *mut u8, transfer: usize) -> usize {
+    let ret: usize;
+    // SAFETY: as for `resume`: a C call of a routine that keeps the callee-saved state.
+    unsafe {
+        core::arch::asm!(
+            "call {switch}",
+            switch = sym crate::ffi::goro_asm_switch,
+            in("rdi") from_sp,
+            in("rsi") to_sp,
             in("rdx") transfer,
             lateout("rax") ret,
             clobber_abi("C"),
