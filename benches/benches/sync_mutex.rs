@@ -6,6 +6,8 @@
 //! - `rwmutex_read_heavy`: 4 workers share one RwMutex; 1 op in 100 is a write, the
 //!   others read-lock, do a little local work, and unlock (Go's
 //!   `BenchmarkRWMutexWrite100`).
+//! - `rwmutex_read_only`: the same without writes: 4 readers on one RwMutex, how far
+//!   reads scale over the cores.
 //! - `mutex_uncontended`: 4 workers, each with its own (padded) mutex.
 //!
 //! Workers are goroutines on a runtime with the default procs (available
@@ -140,62 +142,65 @@ fn main() {
     });
     common::report("tokio_mutex_contended", ns, "ns/op");
 
-    // rwmutex_read_heavy
-    let ns = common::median_ns(5, n, || {
-        let m = Arc::new(goro::sync::RwMutex::new(0u64));
-        goro_workers(&rt, move |_| {
-            for i in 0..per {
-                if i % 100 == 0 {
-                    *m.write() += 1;
-                } else {
-                    read_work(*m.read());
-                }
-            }
-        })
-    });
-    common::report("rwmutex_read_heavy", ns, "ns/op");
-    let ns = common::median_ns(5, n, || {
-        let m = Arc::new(std::sync::RwLock::new(0u64));
-        thread_workers(move |_| {
-            for i in 0..per {
-                if i % 100 == 0 {
-                    *m.write().unwrap() += 1;
-                } else {
-                    read_work(*m.read().unwrap());
-                }
-            }
-        })
-    });
-    common::report("std_rwmutex_read_heavy", ns, "ns/op");
-    let ns = common::median_ns(5, pn, || {
-        let m = Arc::new(parking_lot::RwLock::new(0u64));
-        thread_workers(move |_| {
-            for i in 0..pper {
-                if i % 100 == 0 {
-                    *m.write() += 1;
-                } else {
-                    read_work(*m.read());
-                }
-            }
-        })
-    });
-    common::report("parking_lot_rwmutex_read_heavy", ns, "ns/op");
-    let ns = common::median_ns(5, pn, || {
-        let m = Arc::new(tokio::sync::RwLock::new(0u64));
-        tokio_workers(&trt, move |_| {
-            let m = m.clone();
-            async move {
-                for i in 0..pper {
-                    if i % 100 == 0 {
-                        *m.write().await += 1;
+    // rwmutex_read_heavy (1 write in 100 ops) and rwmutex_read_only (no writes)
+    for (name, every) in [("rwmutex_read_heavy", 100), ("rwmutex_read_only", 0)] {
+        let writes = move |i: u64| every != 0 && i.is_multiple_of(every);
+        let ns = common::median_ns(5, n, || {
+            let m = Arc::new(goro::sync::RwMutex::new(0u64));
+            goro_workers(&rt, move |_| {
+                for i in 0..per {
+                    if writes(i) {
+                        *m.write() += 1;
                     } else {
-                        read_work(*m.read().await);
+                        read_work(*m.read());
                     }
                 }
-            }
-        })
-    });
-    common::report("tokio_rwmutex_read_heavy", ns, "ns/op");
+            })
+        });
+        common::report(name, ns, "ns/op");
+        let ns = common::median_ns(5, n, || {
+            let m = Arc::new(std::sync::RwLock::new(0u64));
+            thread_workers(move |_| {
+                for i in 0..per {
+                    if writes(i) {
+                        *m.write().unwrap() += 1;
+                    } else {
+                        read_work(*m.read().unwrap());
+                    }
+                }
+            })
+        });
+        common::report(&format!("std_{name}"), ns, "ns/op");
+        let ns = common::median_ns(5, pn, || {
+            let m = Arc::new(parking_lot::RwLock::new(0u64));
+            thread_workers(move |_| {
+                for i in 0..pper {
+                    if writes(i) {
+                        *m.write() += 1;
+                    } else {
+                        read_work(*m.read());
+                    }
+                }
+            })
+        });
+        common::report(&format!("parking_lot_{name}"), ns, "ns/op");
+        let ns = common::median_ns(5, pn, || {
+            let m = Arc::new(tokio::sync::RwLock::new(0u64));
+            tokio_workers(&trt, move |_| {
+                let m = m.clone();
+                async move {
+                    for i in 0..pper {
+                        if writes(i) {
+                            *m.write().await += 1;
+                        } else {
+                            read_work(*m.read().await);
+                        }
+                    }
+                }
+            })
+        });
+        common::report(&format!("tokio_{name}"), ns, "ns/op");
+    }
 
     // mutex_uncontended
     let ns = common::median_ns(5, n, || {

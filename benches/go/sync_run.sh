@@ -18,7 +18,7 @@ while read -r name value unit; do go[$name]="$value $unit"; done < <("$out/sync_
 ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { if (b+0 > 0) printf "%.2f", a/b; else print "-" }'; }
 printf '%-19s %11s %11s %11s %11s %11s %8s %8s %8s %8s\n' scenario goro go1.19 std \
     parking_lot tokio goro/go goro/std goro/pl goro/tok
-for k in mutex_contended rwmutex_read_heavy mutex_uncontended; do
+for k in mutex_contended rwmutex_read_heavy rwmutex_read_only mutex_uncontended; do
     a=${goro[$k]:-"- -"}; b=${go[$k]:-"- -"}; c=${goro[std_$k]:-"- -"}
     p=${goro[parking_lot_$k]:-"- -"}; t=${goro[tokio_$k]:-"- -"}
     printf '%-19s %11s %11s %11s %11s %11s %8s %8s %8s %8s\n' "$k" "$a" "$b" "$c" "$p" "$t" \

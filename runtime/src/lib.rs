@@ -27,7 +27,9 @@ pub mod coop {
 }
 pub use sched::runtime::{run, Runtime, RuntimeBuilder};
 pub use sched::spawn::{spawn, Builder, JoinError, JoinHandle};
-pub use sched::{current_id, lock_os_thread, num_goroutine, procs, unlock_os_thread, yield_now};
+pub use sched::{
+    current_id, current_proc, lock_os_thread, num_goroutine, procs, unlock_os_thread, yield_now,
+};
 pub use stats::{dump, stats, ProcStats, Stats};
 pub use time::sleep;
 

@@ -34,6 +34,7 @@ mod mutex;
 mod once;
 mod rtsema;
 mod rwmutex;
+mod rwslots;
 mod sema;
 mod waitgroup;
 mod waitq;

@@ -95,7 +95,7 @@ fn ncpu() -> usize {
 ///
 /// Go also requires an idle-free P set and an empty local run queue; the runtime does
 /// not expose those, so this checks CPUs and Ps only.
-fn can_spin(iter: u32) -> bool {
+pub(crate) fn can_spin(iter: u32) -> bool {
     if iter >= ACTIVE_SPIN || ncpu() <= 1 {
         return false;
     }
@@ -106,7 +106,7 @@ fn can_spin(iter: u32) -> bool {
 }
 
 #[inline]
-fn do_spin() {
+pub(crate) fn do_spin() {
     for _ in 0..ACTIVE_SPIN_CNT {
         std::hint::spin_loop();
     }

@@ -3,6 +3,7 @@
 //
 //	mutex_contended: one shared sync.Mutex, lock + increment + unlock.
 //	rwmutex_read_heavy: one shared sync.RWMutex, 1 op in 100 writes.
+//	rwmutex_read_only: one shared sync.RWMutex, reads only.
 //	mutex_uncontended: each goroutine has its own padded sync.Mutex.
 package main
 
@@ -68,26 +69,32 @@ func main() {
 	})
 	fmt.Printf("mutex_contended %.1f ns/op\n", ns)
 
-	ns = median(n, func() time.Duration {
-		var mu sync.RWMutex
-		var v uint64
-		return timed(func(int) {
-			var local uint64
-			for i := 0; i < per; i++ {
-				if i%100 == 0 {
-					mu.Lock()
-					v++
-					mu.Unlock()
-				} else {
-					mu.RLock()
-					local += v
-					mu.RUnlock()
+	for _, sc := range []struct {
+		name  string
+		every int
+	}{{"rwmutex_read_heavy", 100}, {"rwmutex_read_only", 0}} {
+		every := sc.every
+		ns = median(n, func() time.Duration {
+			var mu sync.RWMutex
+			var v uint64
+			return timed(func(int) {
+				var local uint64
+				for i := 0; i < per; i++ {
+					if every != 0 && i%every == 0 {
+						mu.Lock()
+						v++
+						mu.Unlock()
+					} else {
+						mu.RLock()
+						local += v
+						mu.RUnlock()
+					}
 				}
-			}
-			sink += local
+				sink += local
+			})
 		})
-	})
-	fmt.Printf("rwmutex_read_heavy %.1f ns/op\n", ns)
+		fmt.Printf("%s %.1f ns/op\n", sc.name, ns)
+	}
 
 	ns = median(n, func() time.Duration {
 		ms := make([]padded, workers)

@@ -134,6 +134,19 @@ pub(crate) fn current_m() -> Option<&'static M> {
     unsafe { m.as_ref() }
 }
 
+/// The index of the P held by the calling thread's M, if any: `current_m()?.p()?.id`
+/// in one call (goro-sync's `RwMutex` asks on every read lock). Never inlined, with
+/// fences, as `current_m`.
+#[inline(never)]
+pub(crate) fn current_proc() -> Option<usize> {
+    compiler_fence(Ordering::SeqCst);
+    let m = CURRENT_M.with(|c| c.get());
+    compiler_fence(Ordering::SeqCst);
+    // SAFETY: as in `current_m`.
+    let m = unsafe { m.as_ref() }?;
+    m.p().map(|p| p.id)
+}
+
 impl M {
     /// The P held, if any.
     #[inline]

@@ -448,6 +448,15 @@ pub fn current_id() -> Option<u64> {
     Some(unsafe { (*g).id() })
 }
 
+/// The index (0-based, below [`procs`]) of the processor running the calling
+/// goroutine, or `None` on a plain OS thread. The goroutine may be moved to another
+/// processor right after; this is a hint for striping per-processor data (goro-sync's
+/// `RwMutex` picks its reader slots by it), not an identity.
+#[inline]
+pub fn current_proc() -> Option<usize> {
+    m::current_proc()
+}
+
 /// Yields the processor, letting other goroutines run (Go's `runtime.Gosched`).
 /// The goroutine stays runnable and resumes automatically. On a plain OS thread it
 /// is `std::thread::yield_now`.
