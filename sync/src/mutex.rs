@@ -77,6 +77,8 @@ const STARVATION_THRESHOLD: Duration = Duration::from_millis(1);
 const ACTIVE_SPIN: u32 = 4;
 /// Pause instructions per spin round (Go's `active_spin_cnt`).
 const ACTIVE_SPIN_CNT: u32 = 30;
+/// Pause instructions in a whole spin.
+pub(crate) const SPIN_PAUSES: u32 = ACTIVE_SPIN * ACTIVE_SPIN_CNT;
 
 /// Cached number of CPUs (0: not looked up yet).
 static NCPU: AtomicUsize = AtomicUsize::new(0);
