@@ -262,7 +262,7 @@ impl<T, B: Buffer<T>> Channel<T, B> {
                 return Err(SendTimeoutError::Timeout(v));
             }
             let mut slot = Some(v);
-            let ctx = Ctx::new();
+            let ctx = Ctx::for_plain(deadline);
             let key = g.sendq.push_back(Entry::new(&ctx, 0, &raw mut slot));
             drop(g);
             let out = ctx.block(WaitReason::ChanSend, deadline);
@@ -314,7 +314,7 @@ impl<T, B: Buffer<T>> Channel<T, B> {
                 return Err(RecvTimeoutError::Timeout);
             }
             let mut slot: Option<T> = None;
-            let ctx = Ctx::new();
+            let ctx = Ctx::for_plain(deadline);
             let key = g.recvq.push_back(Entry::new(&ctx, 0, &raw mut slot));
             // Blocked select send arms can complete against us now.
             g.sendq.notify_lazy(Some(&ctx));

@@ -193,7 +193,7 @@ impl Sched {
     /// arrives.
     pub(crate) fn new(procs: usize, stack_size: usize, max_threads: usize) -> &'static Sched {
         preempt::init_barrier();
-        let ps: Box<[P]> = (0..procs).map(P::new).collect();
+        let ps: Box<[P]> = (0..procs).map(|i| P::new(i, procs)).collect();
         let coprimes: Box<[usize]> =
             (1..=procs.max(1)).filter(|&c| gcd(c, procs.max(1)) == 1).collect();
         let s = Box::leak(Box::new(Sched {
