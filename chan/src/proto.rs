@@ -173,6 +173,7 @@ impl<T, B: Buffer<T>> Inner<T, B> {
     }
 }
 
+#[inline]
 fn passed(deadline: Option<Instant>) -> bool {
     deadline.is_some_and(|d| Instant::now() >= d)
 }

@@ -116,6 +116,7 @@ pub(crate) enum Outcome {
 
 impl Ctx {
     /// A fresh ctx for the current goroutine's (or thread's) next park.
+    #[inline]
     pub(crate) fn new() -> Ctx {
         Ctx {
             state: AtomicUsize::new(WAITING),
@@ -127,19 +128,23 @@ impl Ctx {
 
     /// A fresh ctx for a plain send or receive; `exclusive` (invariant 7) when it has
     /// no deadline.
+    #[inline]
     pub(crate) fn for_plain(deadline: Option<Instant>) -> Ctx {
         Ctx { exclusive: deadline.is_none(), ..Ctx::new() }
     }
 
+    #[inline]
     fn is_waiting(&self) -> bool {
         self.state.load(Ordering::Acquire) == WAITING
     }
 
     /// The owner gives up waiting. False: someone claimed or notified us first.
+    #[inline]
     pub(crate) fn try_abort(&self) -> bool {
         self.state.compare_exchange(WAITING, ABORTED, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
+    #[inline]
     fn try_claim(&self, case: usize, closed: bool) -> bool {
         let s = SELECTED + 2 * case + usize::from(closed);
         if self.exclusive {
@@ -154,6 +159,7 @@ impl Ctx {
         self.state.compare_exchange(WAITING, s, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
+    #[inline]
     fn try_notify(&self) -> bool {
         self.state.compare_exchange(WAITING, RETRY, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }

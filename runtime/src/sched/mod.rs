@@ -382,10 +382,15 @@ fn gcd(a: usize, b: usize) -> usize {
 /// belongs to the same runtime, else the global queue; then `wakep` (Go's `ready`).
 #[doc(alias = "goready")]
 pub(crate) fn ready(g: &'static G) {
+    ready_on(g, current_m());
+}
+
+/// [`ready`], for a caller that already looked up its M (`current_m()`).
+pub(crate) fn ready_on(g: &'static G, m: Option<&'static m::M>) {
     let sched = g.sched();
     g.set_status(Status::Runnable);
     let gp = ptr::from_ref(g).cast_mut();
-    if let Some(m) = current_m() {
+    if let Some(m) = m {
         if ptr::eq(m.sched, sched) {
             // No switch in here: leave on the same M.
             let rt = preempt::InRuntime::enter(m);

@@ -220,14 +220,17 @@ impl Unparker {
         Unparker { ptr: ptr.cast(), tagged: gen | THREAD_TARGET }
     }
 
+    #[inline]
     fn gen(&self) -> u64 {
         self.tagged & !THREAD_TARGET
     }
 
+    #[inline]
     fn is_thread(&self) -> bool {
         self.tagged & THREAD_TARGET != 0
     }
 
+    #[inline]
     fn target(&self) -> Target<'_> {
         if self.is_thread() {
             // SAFETY: tagged as a thread: `ptr` is the strong reference this handle owns
@@ -242,6 +245,7 @@ impl Unparker {
 }
 
 impl Clone for Unparker {
+    #[inline]
     fn clone(&self) -> Unparker {
         if self.is_thread() {
             // SAFETY: `ptr` came from `Arc::into_raw` and we hold one strong count, so
@@ -253,6 +257,7 @@ impl Clone for Unparker {
 }
 
 impl Drop for Unparker {
+    #[inline]
     fn drop(&mut self) {
         if self.is_thread() {
             // SAFETY: we own one strong count of this `Arc::into_raw` pointer (taken in
@@ -301,10 +306,11 @@ impl Unparker {
     pub fn unpark(&self) -> bool {
         match self.target() {
             Target::G(g) => {
-                if current_m().is_none() {
+                let m = current_m();
+                if m.is_none() {
                     super::external::register();
                 }
-                unpark_g(g, self.gen())
+                unpark_g(g, self.gen(), m)
             }
             Target::Thread(t) => {
                 if current_m().is_none() {
@@ -338,7 +344,8 @@ impl Unparker {
     }
 }
 
-fn unpark_g(g: &'static G, gen: u64) -> bool {
+/// `m`: the caller's M (`current_m()`), passed down to `ready`.
+fn unpark_g(g: &'static G, gen: u64, m: Option<&'static super::m::M>) -> bool {
     let mut w = g.park.load(Ordering::Acquire);
     loop {
         if w >> 2 != gen {
@@ -354,7 +361,7 @@ fn unpark_g(g: &'static G, gen: u64) -> bool {
             PARKED => match g.park.compare_exchange(w, next, Ordering::AcqRel, Ordering::Acquire) {
                 Ok(_) => {
                     // Invariant 2: we won the PARKED -> NOTIFIED transition.
-                    super::ready(g);
+                    super::ready_on(g, m);
                     return true;
                 }
                 Err(cur) => w = cur,
