@@ -25,7 +25,7 @@
 //! while no writer is pending it holds the lock without having written to the lock's
 //! cache line at all, and leaves by clearing its slot. Go's count is the fallback (a
 //! full line, a pending writer, `try_read`). A writer, once it has announced itself,
-//! migrates the slots holding this lock's address: each such reader is one more that
+//! migrates the slots holding this lock's name: each such reader is one more that
 //! it waits for (`reader_wait`), and leaves through `reader_wait` when it finds its
 //! slot gone. The read path then scales with the cores instead of bouncing one line
 //! between them, at the price of a scan of the table (one line per processor) per
@@ -55,10 +55,12 @@
 //!    readers hold it shared while `reader_count >= 0` at their increment (or, deferred,
 //!    at their load after claiming a slot), or once woken from `reader_sem` by the
 //!    writer's unlock, or while a pending writer counts their migrated slot.
-//! 5. `deferred` goes from clear to set once (`SeqCst`), before this lock's first slot
-//!    claim (a reader claims only after loading it set, `SeqCst`); while it is clear no
-//!    slot holds the lock's address and writers, loading it after their announcement,
-//!    skip the scan.
+//! 5. `name` goes from 0 to a name once (`SeqCst`), before this lock's first slot
+//!    claim (a reader claims only after loading it, `SeqCst`); while it is 0 no slot
+//!    holds a read lock of this lock and writers, loading it after their announcement,
+//!    skip the scan. A name is never given to two locks, and it moves with the lock, so
+//!    a read lock leaked (`mem::forget`) still counts after the lock is moved, and a
+//!    lock later made at the old address does not inherit it.
 //!
 //! # Memory ordering
 //! All counter operations are `SeqCst` read-modify-writes, as in Go; a deferred
@@ -76,7 +78,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 
 use goro_runtime::park::WaitReason;
 
@@ -99,8 +101,9 @@ struct RawRwMutex {
     reader_count: AtomicI32,
     /// Atomic (SeqCst): see the field table.
     reader_wait: AtomicI32,
-    /// Whether readers of this lock take reader slots (invariant 5).
-    deferred: AtomicBool,
+    /// This lock's name in the reader table once its readers take reader slots; 0
+    /// before (invariant 5).
+    name: AtomicUsize,
 }
 
 impl RawRwMutex {
@@ -111,24 +114,26 @@ impl RawRwMutex {
             reader_sem: Sema::new(),
             reader_count: AtomicI32::new(0),
             reader_wait: AtomicI32::new(0),
-            deferred: AtomicBool::new(false),
+            name: AtomicUsize::new(0),
         }
     }
 
-    /// This lock's name in the reader table: its address.
-    #[inline]
-    fn id(&self) -> usize {
-        std::ptr::from_ref(self) as usize
+    /// Switches the lock to reader slots: gives it a name (invariant 5).
+    #[cold]
+    fn name_it(&self) {
+        let name = rwslots::new_name();
+        // Two readers may race here: the first name stays.
+        let _ = self.name.compare_exchange(0, name, Ordering::SeqCst, Ordering::SeqCst);
     }
 
     /// Takes a read lock; returns the reader slot it holds, if any.
     #[inline]
     fn read_lock(&self) -> Option<rwslots::Slot> {
-        if !self.deferred.load(Ordering::SeqCst) {
+        let id = self.name.load(Ordering::SeqCst);
+        if id == 0 {
             self.read_lock_counted();
             return None;
         }
-        let id = self.id();
         if let Some(slot) = rwslots::claim(id) {
             if self.reader_count.load(Ordering::SeqCst) >= 0 {
                 // No writer pending when we looked: one that comes later finds our slot
@@ -195,7 +200,8 @@ impl RawRwMutex {
         match slot {
             None => self.read_unlock_counted(),
             Some(slot) => {
-                if !rwslots::release(slot, self.id()) {
+                // A slot is claimed only for a named lock, whose name never changes.
+                if !rwslots::release(slot, self.name.load(Ordering::Relaxed)) {
                     // Migrated by a pending writer, which counts us in `reader_wait`.
                     self.reader_leaves();
                 }
@@ -209,10 +215,10 @@ impl RawRwMutex {
         let r = self.reader_count.fetch_sub(1, Ordering::SeqCst) - 1;
         if r < 0 {
             self.read_unlock_slow(r);
-        } else if r > 0 && !self.deferred.load(Ordering::Relaxed) {
+        } else if r > 0 && self.name.load(Ordering::Relaxed) == 0 {
             // Another reader is inside as we leave: readers overlap, so the count's
             // line moves between them. From now on they take reader slots (invariant 5).
-            self.deferred.store(true, Ordering::SeqCst);
+            self.name_it();
         }
     }
 
@@ -257,7 +263,8 @@ impl RawRwMutex {
             unsafe { self.w.unlock() };
             return false;
         }
-        if self.deferred.load(Ordering::SeqCst) && rwslots::any(self.id()) {
+        let name = self.name.load(Ordering::SeqCst);
+        if name != 0 && rwslots::any(name) {
             // Deferred readers are inside. Readers that saw our announcement meanwhile
             // wait on `reader_sem`: undo as a write unlock does, releasing them.
             // SAFETY: we hold `w` and announced ourselves, as after `write_lock`.
@@ -269,11 +276,12 @@ impl RawRwMutex {
 
     /// Clears this lock's reader slots; how many read locks they held (invariant 5).
     fn migrate_slots(&self) -> i32 {
-        if !self.deferred.load(Ordering::SeqCst) {
+        let name = self.name.load(Ordering::SeqCst);
+        if name == 0 {
             return 0;
         }
         // At most one slot per table word: far below MAX_READERS.
-        rwslots::migrate(self.id()) as i32
+        rwslots::migrate(name) as i32
     }
 
     /// # Safety
@@ -488,9 +496,8 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwMutexWriteGuard<'_, T> {
 
 impl Drop for RawRwMutex {
     fn drop(&mut self) {
-        // Slots still holding our address belong to leaked read guards; clear them so
-        // a lock later made at this address does not wait for them (rwslots
-        // invariant 1).
+        // Slots still holding our name belong to leaked read guards: give them back to
+        // the table (rwslots invariant 1).
         self.migrate_slots();
     }
 }
@@ -507,7 +514,7 @@ impl fmt::Debug for RawRwMutex {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::sync::atomic::AtomicI64;
+    use std::sync::atomic::{AtomicBool, AtomicI64};
     use std::sync::Arc;
     use std::thread;
     use std::time::{Duration, Instant};
@@ -517,7 +524,8 @@ mod tests {
         fn assert_at_rest(&self) {
             assert_eq!(self.reader_count.load(Ordering::SeqCst), 0, "reader_count");
             assert_eq!(self.reader_wait.load(Ordering::SeqCst), 0, "reader_wait");
-            assert!(!rwslots::any(self.id()), "a reader slot still holds the lock");
+            let name = self.name.load(Ordering::SeqCst);
+            assert!(name == 0 || !rwslots::any(name), "a reader slot still holds the lock");
             assert_eq!(self.w.state(), 0, "writers' mutex");
             assert_eq!(self.reader_sem.snapshot(), (0, 0), "reader_sem");
             assert_eq!(self.writer_sem.snapshot(), (0, 0), "writer_sem");
@@ -530,7 +538,7 @@ mod tests {
         let b = m.read();
         drop(b);
         drop(a);
-        assert!(m.raw.deferred.load(Ordering::SeqCst), "overlapping readers set `deferred`");
+        assert_ne!(m.raw.name.load(Ordering::SeqCst), 0, "overlapping readers name the lock");
     }
 
     /// A read guard that holds a reader slot. Other tests share the table, and a line
@@ -556,7 +564,7 @@ mod tests {
             assert!(g.slot.is_none());
             assert_eq!(m.raw.reader_count.load(Ordering::SeqCst), 1);
         }
-        assert!(!m.raw.deferred.load(Ordering::SeqCst));
+        assert_eq!(m.raw.name.load(Ordering::SeqCst), 0);
         m.raw.assert_at_rest();
     }
 
@@ -565,7 +573,7 @@ mod tests {
         let m = RwMutex::new(0);
         make_deferred(&m);
         let g = slot_reader(&m);
-        assert!(rwslots::any(m.raw.id()));
+        assert!(rwslots::any(m.raw.name.load(Ordering::SeqCst)));
         assert_eq!(m.raw.reader_count.load(Ordering::SeqCst), 0, "a slot reader is not counted");
         assert!(m.try_write().is_none(), "a slot reader keeps try_write out");
         drop(g);
@@ -589,7 +597,7 @@ mod tests {
         };
         // The writer announces itself and migrates our slot, then waits for us.
         let t = Instant::now();
-        while rwslots::any(m.raw.id()) {
+        while rwslots::any(m.raw.name.load(Ordering::SeqCst)) {
             assert!(t.elapsed() < Duration::from_secs(10), "writer never migrated the slot");
             thread::yield_now();
         }
@@ -609,11 +617,27 @@ mod tests {
     fn dropping_the_lock_clears_slots_of_leaked_guards() {
         let m = Box::new(RwMutex::new(0));
         make_deferred(&m);
-        let id = m.raw.id();
+        let name = m.raw.name.load(Ordering::SeqCst);
         std::mem::forget(slot_reader(&m));
-        assert!(rwslots::any(id));
+        assert!(rwslots::any(name));
         drop(m);
-        assert!(!rwslots::any(id), "a leaked guard's slot outlived its lock");
+        assert!(!rwslots::any(name), "a leaked guard's slot outlived its lock");
+    }
+
+    #[test]
+    fn a_leaked_slot_read_lock_moves_with_the_lock() {
+        let m = RwMutex::new(0);
+        make_deferred(&m);
+        std::mem::forget(slot_reader(&m));
+        let moved = Box::new(m);
+        assert!(moved.try_write().is_none(), "the leaked read lock still holds");
+        // A new lock where `m` was (or anywhere) is not held by it.
+        let fresh = RwMutex::new(0);
+        make_deferred(&fresh);
+        assert!(fresh.try_write().is_some());
+        let name = moved.raw.name.load(Ordering::SeqCst);
+        drop(moved);
+        assert!(!rwslots::any(name));
     }
 
     #[test]
@@ -650,8 +674,6 @@ mod tests {
     fn ptr_of(a: &AtomicUsize) -> usize {
         std::ptr::from_ref(a) as usize
     }
-
-    use std::sync::atomic::AtomicUsize;
 
     mod model {
         use super::*;

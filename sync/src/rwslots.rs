@@ -5,14 +5,18 @@
 //! Go's `RLock`/`RUnlock` are one atomic add each on the lock's reader count; with
 //! readers on several cores that line moves between them on every read, and the lock
 //! scales no better than a mutex. Here a reader instead claims a *slot* — one word of a
-//! process-wide table, set to the lock's address — in the table line of the processor
+//! process-wide table, set to the lock's name — in the table line of the processor
 //! (P) it runs on, and checks afterwards that no writer is pending; leaving, it clears
 //! its slot. Each line is written by the readers of one P, so it stays in that core's
 //! cache. A writer announces itself on the lock first (readers arriving later see it
 //! and take the lock's own slow path), then scans the whole table and *migrates* every
-//! slot holding its lock's address: it clears the slot and counts that reader among
+//! slot holding its lock's name: it clears the slot and counts that reader among
 //! those it waits for. A reader whose slot was migrated finds it no longer holds the
-//! address when it leaves and reports to the writer instead.
+//! name when it leaves and reports to the writer instead.
+//!
+//! A lock's name is a number from a process-wide counter, given when its readers
+//! start taking slots and kept in the lock: not its address, which a move changes and
+//! a later lock may reuse.
 //!
 //! The idea is folly's `SharedMutex` "deferred readers" (a global slot table shared by
 //! every lock, so a lock costs no memory per processor), on top of Go's algorithm.
@@ -21,7 +25,7 @@
 //! whoever claimed it. A reader leaving may clear a slot that another reader of the same
 //! lock claimed after a migration; that reader then finds its slot gone and leaves
 //! through the writer's count, which still holds the unit of the first. What is
-//! conserved is the number of read locks: slots holding the address plus the readers
+//! conserved is the number of read locks: slots holding the name plus the readers
 //! a pending writer counts.
 //!
 //! The table has one line of [`SLOTS_PER_LINE`] words per processor, up to
@@ -32,12 +36,12 @@
 //! the lock's own path; nothing waits for a slot.
 //!
 //! # Invariants
-//! 1. A slot is 0 (free) or the address of a live `RawRwMutex` with one read lock
-//!    outstanding for it. A lock's `Drop` clears the slots still holding its address
-//!    (only leaked guards leave them), so a later lock at the same address never sees
-//!    them.
+//! 1. A slot is 0 (free) or the name of a `RawRwMutex` with one read lock
+//!    outstanding for it. Names are never reused (`new_name`: a 64-bit counter). A
+//!    lock's `Drop` clears the slots still holding its name (only leaked guards leave
+//!    them), giving them back to the table.
 //! 2. A slot becomes non-zero only by a reader's `claim` (CAS from 0) and zero only by a
-//!    CAS from the lock's address: the reader leaving (`release`) or a writer migrating
+//!    CAS from the lock's name: the reader leaving (`release`) or a writer migrating
 //!    it (`migrate`).
 //!
 //! # Memory ordering
@@ -71,6 +75,14 @@ static TABLE: [Line; MAX_LINES] = [FREE_LINE; MAX_LINES];
 /// Lines in use minus one (the lines are a power of two, at least 2); 0 until first
 /// use.
 static LINE_MASK: AtomicUsize = AtomicUsize::new(0);
+
+/// The next lock name (names start at 1; 0 is a free slot).
+static NEXT_NAME: AtomicUsize = AtomicUsize::new(1);
+
+/// A name for a lock whose readers start taking slots (invariant 1).
+pub(crate) fn new_name() -> usize {
+    NEXT_NAME.fetch_add(1, Ordering::Relaxed)
+}
 
 /// Lines handed to plain threads, round robin.
 static NEXT_THREAD_LINE: AtomicUsize = AtomicUsize::new(0);
@@ -128,7 +140,7 @@ fn thread_line() -> usize {
 /// A claimed slot: what a read guard keeps to give it back.
 pub(crate) type Slot = &'static AtomicUsize;
 
-/// Claims a free slot of the caller's line for one read lock of the lock at `id`
+/// Claims a free slot of the caller's line for one read lock of the lock named `id`
 /// (non-zero); `None` if the line is full.
 #[inline]
 pub(crate) fn claim(id: usize) -> Option<Slot> {
