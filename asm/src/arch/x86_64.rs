@@ -55,29 +55,39 @@ pub unsafe fn suspend(self_sp: *mut *mut u8, parent_sp: *mut u8, transfer: usize
     ret
 }
 
+/// A direct `call` of the routine `$routine` with the C arguments `$a`, `$b`, `$c`
+/// (rdi, rsi, rdx); evaluates to its return value (rax). Used by `resume` and `switch`,
+/// whose routines save and restore every callee-saved register and control word and
+/// return like C functions.
+macro_rules! direct_call {
+    ($routine:path, $a:expr, $b:expr, $c:expr) => {{
+        let ret: usize;
+        // SAFETY: the caller of the enclosing function upholds the routine's contract.
+        // The routine keeps the callee-saved state and returns here like a C function;
+        // everything caller-saved is declared clobbered. Without `nostack` the asm block
+        // starts with the stack aligned for a call and nothing in the red zone.
+        unsafe {
+            core::arch::asm!(
+                "call {routine}",
+                routine = sym $routine,
+                in("rdi") $a,
+                in("rsi") $b,
+                in("rdx") $c,
+                lateout("rax") ret,
+                clobber_abi("C"),
+            );
+        }
+        ret
+    }};
+}
+
 /// Calls `goro_asm_resume` directly (see the module documentation).
 ///
 /// # Safety
 /// As for `crate::resume`: `parent_sp` is writable, `child_sp` a suspended context.
 #[inline(always)]
 pub unsafe fn resume(parent_sp: *mut *mut u8, child_sp: *mut u8, transfer: usize) -> usize {
-    let ret: usize;
-    // SAFETY: the caller upholds goro_asm_resume's contract. The routine saves and
-    // restores every callee-saved register and control word and returns here like a C
-    // function; everything caller-saved is declared clobbered. Without `nostack` the
-    // asm block starts with the stack aligned for a call and nothing in the red zone.
-    unsafe {
-        core::arch::asm!(
-            "call {resume}",
-            resume = sym crate::ffi::goro_asm_resume,
-            in("rdi") parent_sp,
-            in("rsi") child_sp,
-            in("rdx") transfer,
-            lateout("rax") ret,
-            clobber_abi("C"),
-        );
-    }
-    ret
+    direct_call!(crate::ffi::goro_asm_resume, parent_sp, child_sp, transfer)
 }
 
 /// Calls `goro_asm_switch` directly (see the module documentation).
@@ -86,18 +96,5 @@ pub unsafe fn resume(parent_sp: *mut *mut u8, child_sp: *mut u8, transfer: usize
 /// As for `crate::switch`: `from_sp` is writable, `to_sp` a suspended context.
 #[inline(always)]
 pub unsafe fn switch(from_sp: *mut *mut u8, to_sp: *mut u8, transfer: usize) -> usize {
-    let ret: usize;
-    // SAFETY: as for `resume`: a C call of a routine that keeps the callee-saved state.
-    unsafe {
-        core::arch::asm!(
-            "call {switch}",
-            switch = sym crate::ffi::goro_asm_switch,
-            in("rdi") from_sp,
-            in("rsi") to_sp,
-            in("rdx") transfer,
-            lateout("rax") ret,
-            clobber_abi("C"),
-        );
-    }
-    ret
+    direct_call!(crate::ffi::goro_asm_switch, from_sp, to_sp, transfer)
 }
