@@ -3,8 +3,8 @@
 //! # Design
 //! The order (sched/mod.rs, "Lock order"): `Sched::lock` > `Sched::runs` > a P's
 //! timer heap > a timer's action > the registries (every runtime, the runtime threads'
-//! ids). A lock may be taken only while every lock
-//! held by the thread is *earlier* in that order. In debug builds each acquisition
+//! ids). A lock may be taken only while every lock held by the thread is *earlier* in
+//! that order. In debug builds each acquisition
 //! checks this against a per-thread list of held levels and stops the process with
 //! `fatal error: lock order violation` (naming both locks) on the first violation,
 //! long before two threads could deadlock on it. Release builds compile to the bare

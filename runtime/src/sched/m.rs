@@ -126,25 +126,27 @@ thread_local! {
 /// thread-local address is cached across a context switch (DESIGN.md §12).
 #[inline(never)]
 pub(crate) fn current_m() -> Option<&'static M> {
+    read_current_m()
+}
+
+/// The index of the P held by the calling thread's M, if any: `current_m()?.p()?.id`
+/// in one call (goro-sync's `RwMutex` asks on every read lock). Never inlined, as
+/// `current_m`.
+#[inline(never)]
+pub(crate) fn current_proc() -> Option<usize> {
+    read_current_m()?.p().map(|p| p.id)
+}
+
+/// The thread-local read behind `current_m` and `current_proc`, between compiler
+/// fences; only those never-inlined accessors may contain it (DESIGN.md §12).
+#[inline(always)]
+fn read_current_m() -> Option<&'static M> {
     compiler_fence(Ordering::SeqCst);
     let m = CURRENT_M.with(|c| c.get());
     compiler_fence(Ordering::SeqCst);
     // SAFETY: a non-null pointer is the leaked (`'static`) M of this thread, set by
     // `mstart`, used only by this thread (invariant 3).
     unsafe { m.as_ref() }
-}
-
-/// The index of the P held by the calling thread's M, if any: `current_m()?.p()?.id`
-/// in one call (goro-sync's `RwMutex` asks on every read lock). Never inlined, with
-/// fences, as `current_m`.
-#[inline(never)]
-pub(crate) fn current_proc() -> Option<usize> {
-    compiler_fence(Ordering::SeqCst);
-    let m = CURRENT_M.with(|c| c.get());
-    compiler_fence(Ordering::SeqCst);
-    // SAFETY: as in `current_m`.
-    let m = unsafe { m.as_ref() }?;
-    m.p().map(|p| p.id)
 }
 
 impl M {

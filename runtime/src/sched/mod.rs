@@ -6,7 +6,7 @@
 //!   saved context, stack, status, wait reason, id, park word.
 //! - **P** (p.rs): `procs` per runtime; a 256-slot local run queue (runq.rs) plus a
 //!   `runnext` slot that a goroutine made runnable by the running one goes to,
-//!   inheriting the time slice; a timer heap (timer.rs); a cache of dead G records.
+//!   inheriting the time slice; a timer heap (timer.rs).
 //! - **M** (m.rs): an OS thread. It runs goroutines only while it holds a P.
 //! - The global run queue (inject.rs) takes the overflow of full local queues and
 //!   goroutines made runnable off-P (plain threads, sysmon); every 61st schedule a P
@@ -69,9 +69,9 @@
 //!
 //! # Lock order
 //! `Sched::lock` > `Sched::runs` > a P's timer heap > a timer's action > the
-//! registries; checked on every acquisition in debug builds
-//! (lockorder.rs). Channel and sync locks come before all of them: they are
-//! released by park callbacks, which run with no runtime lock held.
+//! registries; checked on every acquisition in debug builds (lockorder.rs). Channel
+//! and sync locks come before all of them: they are released by park callbacks, which
+//! run with no runtime lock held.
 //!
 //! # References
 //! go/src/runtime/proc.go (schedule, findrunnable, wakep, startm, stopm, handoffp,
@@ -184,8 +184,8 @@ pub(crate) struct Locked {
     pub(crate) inject_n: usize,
 }
 
-// SAFETY: the raw pointers are G records in stack headers (`'static`, Sync), only touched under
-// the mutex that owns this value.
+// SAFETY: the raw pointers are G records in stack headers (`'static`, Sync), only
+// touched under the mutex that owns this value.
 unsafe impl Send for Locked {}
 
 impl Sched {

@@ -1,8 +1,8 @@
 //! The P: a processor, the right to run goroutines. `procs` of them per runtime.
 //!
 //! # Design
-//! A P owns a local run queue ([`RunQueue`], 256 slots), the `runnext` slot, a cache
-//! of dead G records, a timer heap and counters. An M runs goroutines only while it
+//! A P owns a local run queue ([`RunQueue`], 256 slots), the `runnext` slot, a timer
+//! heap and counters. An M runs goroutines only while it
 //! holds a P; "owner" below means the M holding this P.
 //!
 //! `runnext` holds the goroutine most recently made runnable by the running one
@@ -44,9 +44,10 @@ pub(crate) struct P {
     solo: bool,
     /// Local run queue (invariant 1).
     pub(crate) runq: RunQueue<G>,
-    /// The next goroutine to run. Atomic: set by the owner (swap), CAS'd to null by
-    /// thieves. On its own cache line: spinning thieves poll the queue's indexes, and
-    /// every spawn or wake-up swaps this slot.
+    /// The next goroutine to run. Atomic: set by the owner (swap, or a plain load and
+    /// store on a runtime's only P: invariant 1), CAS'd to null by thieves. On its own
+    /// cache line: spinning thieves poll the queue's indexes, and every spawn or
+    /// wake-up swaps this slot.
     pub(crate) runnext: CachePadded<AtomicPtr<G>>,
     /// Owner-only scheduling state.
     pub(crate) local: UnsafeCell<PLocal>,
