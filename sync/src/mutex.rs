@@ -108,7 +108,7 @@ pub(crate) fn can_spin(iter: u32) -> bool {
 }
 
 #[inline]
-pub(crate) fn do_spin() {
+fn do_spin() {
     for _ in 0..ACTIVE_SPIN_CNT {
         std::hint::spin_loop();
     }

@@ -55,7 +55,7 @@ impl Sema {
 
     /// Takes a unit if one is available (Go's `cansemacquire`).
     #[inline]
-    pub(crate) fn try_acquire(&self) -> bool {
+    fn try_acquire(&self) -> bool {
         let mut v = self.count.load(Ordering::SeqCst);
         loop {
             if v == 0 {
@@ -125,12 +125,12 @@ impl Sema {
     /// over in a few hundred nanoseconds: a reader leaving, a writer's short hold.
     pub(crate) fn acquire_spinning(&self, reason: WaitReason) {
         if crate::mutex::can_spin(0) {
-            // As many pauses as the mutex's spin, but a look at `count` after each:
-            // the unit usually comes within a few hundred nanoseconds, a fraction of
-            // one of the mutex's 30-pause rounds.
+            // As many pauses as the mutex's spin, but a look at `count` after each
+            // (`try_acquire` only loads while it is 0): the unit usually comes within a
+            // few hundred nanoseconds, a fraction of one of the mutex's 30-pause rounds.
             for _ in 0..crate::mutex::SPIN_PAUSES {
                 std::hint::spin_loop();
-                if self.count.load(Ordering::Relaxed) != 0 && self.try_acquire() {
+                if self.try_acquire() {
                     return;
                 }
             }

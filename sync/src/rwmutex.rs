@@ -660,13 +660,13 @@ mod tests {
         rt.block_on(|| {
             let m = RwMutex::new(0);
             make_deferred(&m);
+            // No switch point between here and the claim: the goroutine stays on `p`.
             let p = goro_runtime::current_proc().expect("a goroutine runs on a P");
             assert!(p < 2);
-            let g = m.read();
-            if let Some(slot) = g.slot {
-                let line = (ptr_of(slot) - ptr_of(&rwslots::table_line(0)[0])) / 128;
-                assert_eq!(line, p & rwslots::line_mask(), "slot outside our P's line");
-            }
+            let g = slot_reader(&m);
+            let slot = g.slot.expect("slot_reader holds a slot");
+            let line = (ptr_of(slot) - ptr_of(&rwslots::table_line(0)[0])) / 128;
+            assert_eq!(line, p & rwslots::line_mask(), "slot outside our P's line");
         });
         assert_eq!(goro_runtime::current_proc(), None, "a plain thread has no P");
     }
