@@ -2,10 +2,14 @@
 //! `GORO_TESTPROG=<scenario>`), and the parent checks exit status and stderr.
 //! Deadlock reports, panics, bad environment variables, `GORO_SCHEDTRACE`.
 
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use goro::park::{self, WaitReason};
+
+/// How long a scenario may run before the parent kills it and fails (a hang, such as
+/// a deadlock nobody reports, must fail the test, not stall the suite).
+const SCENARIO_LIMIT: Duration = Duration::from_secs(60);
 
 /// Runs `scenario` in a child process with extra environment variables.
 fn testprog(scenario: &str, env: &[(&str, &str)]) -> Output {
@@ -16,7 +20,19 @@ fn testprog(scenario: &str, env: &[(&str, &str)]) -> Output {
     for (k, v) in env {
         cmd.env(k, v);
     }
-    cmd.output().unwrap()
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let child = cmd.spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(SCENARIO_LIMIT) {
+        Ok(out) => out.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            let out = rx.recv().unwrap().unwrap();
+            panic!("{scenario}: still running after {SCENARIO_LIMIT:?}; stderr: {}", stderr(&out));
+        }
+    }
 }
 
 fn stderr(o: &Output) -> String {
@@ -104,6 +120,17 @@ fn testprog_entry() {
             // A busy thread that could wake main, but exits without doing so.
             std::thread::spawn(move || {
                 busy_for(Duration::from_millis(100));
+                drop(u);
+            });
+            park::park(WaitReason::ChanReceive);
+        }),
+        "deadlock_after_registered_thread_exits" => goro::run(|| {
+            let u = park::unparker();
+            // A thread that takes part (registered, so counted as running while it
+            // sleeps) and exits without waking main: its exit must trigger the check.
+            std::thread::spawn(move || {
+                park::note_plain_thread();
+                std::thread::sleep(Duration::from_millis(100));
                 drop(u);
             });
             park::park(WaitReason::ChanReceive);
@@ -267,6 +294,15 @@ fn an_idle_runtime_does_not_wake_up() {
 fn deadlock_is_reported_once_a_busy_thread_is_gone() {
     expect_fail(
         "deadlock_after_thread_exits",
+        &[],
+        &["all goroutines are asleep - deadlock!", "goroutine 1 [chan receive]:"],
+    );
+}
+
+#[test]
+fn deadlock_is_reported_once_a_registered_thread_is_gone() {
+    expect_fail(
+        "deadlock_after_registered_thread_exits",
         &[],
         &["all goroutines are asleep - deadlock!", "goroutine 1 [chan receive]:"],
     );

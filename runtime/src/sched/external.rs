@@ -6,6 +6,7 @@
 //! goroutine is blocked" proves nothing. A thread registers the first time it does
 //! any of that (a thread-local guard; its destructor unregisters at thread exit), and
 //! counts as *not running* while it is parked in the park API without a deadline.
+//! When the last running one parks or exits, deadlock detection runs.
 //! It counts as running again from the moment its unparker succeeds, before the OS
 //! even schedules it (park.rs, `ThreadParker::idle`): a woken thread that the kernel
 //! is slow to run is not mistaken for a blocked one.
@@ -92,8 +93,13 @@ struct Guard {
 impl Drop for Guard {
     fn drop(&mut self) {
         if self.registered.get() {
-            RUNNING.fetch_sub(1, Ordering::SeqCst);
+            // A registered thread ends running (it never parks again): like the last
+            // running one parking (park.rs), the last one exiting may leave a
+            // deadlock that no other event would ever check for.
             runtime_thread_exit();
+            if RUNNING.fetch_sub(1, Ordering::SeqCst) == 1 {
+                super::deadlock::check_all();
+            }
         }
     }
 }
