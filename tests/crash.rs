@@ -135,6 +135,11 @@ fn testprog_entry() {
             });
             park::park(WaitReason::ChanReceive);
         }),
+        "deadlock_after_a_timer_fires" => goro::run(|| {
+            // The timer fires on sysmon while every P is idle and wakes nobody.
+            let _after = goro::time::after(Duration::from_millis(20));
+            park::park(WaitReason::ChanReceive);
+        }),
         "leftover_goroutines_are_fine" => {
             goro::run(|| {
                 goro::spawn(|| park::park(WaitReason::ChanReceive));
@@ -303,6 +308,15 @@ fn deadlock_is_reported_once_a_busy_thread_is_gone() {
 fn deadlock_is_reported_once_a_registered_thread_is_gone() {
     expect_fail(
         "deadlock_after_registered_thread_exits",
+        &[],
+        &["all goroutines are asleep - deadlock!", "goroutine 1 [chan receive]:"],
+    );
+}
+
+#[test]
+fn deadlock_is_reported_once_the_last_timer_fired() {
+    expect_fail(
+        "deadlock_after_a_timer_fires",
         &[],
         &["all goroutines are asleep - deadlock!", "goroutine 1 [chan receive]:"],
     );

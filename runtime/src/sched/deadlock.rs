@@ -9,9 +9,11 @@
 //! with Go's message and a list of the blocked goroutines (`goroutine 1 [chan
 //! receive]:`); `run` then panics on its thread.
 //!
-//! The check runs when the last P goes idle (m.rs, `handoff_p`) and when the last
-//! running registered plain thread parks; while only an unregistered thread keeps
-//! the condition from holding, sysmon runs it again every 50 ms. A false report would kill a correct
+//! The check runs when the last P goes idle (m.rs, `handoff_p`), when the last
+//! running registered plain thread parks or exits (park.rs, external.rs), and when
+//! sysmon fired the last pending timer while every P is idle (sysmon.rs); while only
+//! an unregistered thread keeps the condition from holding, sysmon runs it again
+//! every 50 ms. A false report would kill a correct
 //! program, so the condition is checked twice under `Sched::lock`, 5 ms apart, and
 //! `Sched::progress` (bumped by every spawn and every `ready`) must not have moved.
 //! Goroutines left behind by a finished `run` are parked forever but no longer make

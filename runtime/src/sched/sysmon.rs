@@ -234,10 +234,19 @@ fn run(s: &'static Sched) {
         let seq = s.sysmon_word.load(Ordering::SeqCst);
         s.stats_sysmon_wakeups.fetch_add(1, Ordering::Relaxed);
         let now = nanotime();
+        let mut fired = 0;
         for p in s.ps.iter() {
             if p.timers.next_when() <= now {
-                p.timers.run_due(now, s);
+                fired += p.timers.run_due(now, s);
             }
+        }
+        if fired > 0
+            && s.ntimers.load(Ordering::SeqCst) == 0
+            && s.npidle.load(Ordering::SeqCst) == s.procs
+        {
+            // The last pending timer fired on this thread and woke nobody (a dropped
+            // `after` channel): no P going idle will follow to run the check.
+            super::deadlock::check(s);
         }
         let recheck = s.deadlock_recheck.load(Ordering::SeqCst);
         if recheck != 0 && recheck <= now {
