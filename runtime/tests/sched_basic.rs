@@ -431,3 +431,27 @@ fn block_on_another_runtime_from_a_goroutine() {
     assert_eq!(v, (0..20).sum::<u64>());
     drop(b);
 }
+
+/// A due timer is left to its P while that P runs goroutines, but only for a short
+/// grace (sysmon.rs): a P whose goroutine never reaches a safe point still has its
+/// timers fired, by sysmon.
+#[test]
+fn timers_of_a_p_that_never_schedules_still_fire() {
+    use goro::timer::TimerHandle;
+    let rt = Runtime::builder().procs(1).build().unwrap();
+    let waited = rt.block_on(|| {
+        let fired = Arc::new(AtomicUsize::new(0));
+        let f2 = fired.clone();
+        // Added from the running goroutine: the timer goes to its (only) P.
+        let start = Instant::now();
+        let _t = TimerHandle::after_fn(start + Duration::from_millis(1), move || {
+            f2.store(1, Ordering::Release);
+        });
+        // No safe point in this loop, and no other work waits (no preemption).
+        while fired.load(Ordering::Acquire) == 0 && start.elapsed() < Duration::from_secs(5) {
+            std::hint::spin_loop();
+        }
+        start.elapsed()
+    });
+    assert!(waited < Duration::from_secs(5), "the timer of a busy P never fired");
+}
