@@ -165,6 +165,7 @@ impl Ctx {
     }
 
     /// Parks until claimed, notified, or `deadline`, then resolves the outcome.
+    #[inline]
     pub(crate) fn block(&self, reason: WaitReason, deadline: Option<Instant>) -> Outcome {
         match deadline {
             None => park::park(reason),
@@ -187,6 +188,7 @@ impl Ctx {
 
     /// The outcome, once the owner's park returned. Never parks again: the park's
     /// generation is over, so the claimer's unpark is a no-op (runtime park.rs).
+    #[inline]
     fn resolve(&self) -> Outcome {
         // Usually someone claimed us (that is what woke us): one load, no CAS. Only a
         // state still WAITING (timeout, spurious wake) needs the aborting CAS.
