@@ -20,7 +20,7 @@ use crate::err::{
 };
 use crate::flavors::{array, never, zero};
 use crate::proto::{Buffer, Channel, Permit};
-use crate::waitq::{Ctx, Key};
+use crate::waitq::Waiter;
 
 pub(crate) enum Flavor<T> {
     Zero(Arc<zero::Channel<T>>),
@@ -194,12 +194,17 @@ impl<T> Sender<T> {
         dispatch!(&self.flavor, c => c.poll_send())
     }
 
-    pub(crate) fn register_send(&self, ctx: &Ctx, case: usize) -> Option<Key> {
-        dispatch!(&self.flavor, c => c.register_send(ctx, case))
+    /// Queues a select arm's lazy send waiter unless the channel is ready (false).
+    ///
+    /// # Safety
+    /// As `Channel::register_send`.
+    pub(crate) unsafe fn register_send(&self, w: &Waiter<T>) -> bool {
+        // SAFETY: the caller's contract.
+        dispatch!(&self.flavor, c => unsafe { c.register_send(w) })
     }
 
-    pub(crate) fn unregister_send(&self, key: Key) {
-        dispatch!(&self.flavor, c => c.unregister_send(key))
+    pub(crate) fn unregister_send(&self, w: &Waiter<T>) {
+        dispatch!(&self.flavor, c => c.unregister_send(w))
     }
 
     pub(crate) fn complete(&self, permit: Permit<T>, v: T) -> Result<(), SendError<T>> {
@@ -356,22 +361,23 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// `None` if ready now; `Some(None)` for a never channel (nothing to remove later).
-    pub(crate) fn register_recv(
-        &self,
-        ctx: &Ctx,
-        case: usize,
-        slot: *mut Option<T>,
-    ) -> Option<Option<Key>> {
+    /// Queues a select arm's receive waiter: `None` if the channel is ready now;
+    /// `Some(queued)` otherwise, `queued` false for a never channel (nothing to remove
+    /// later).
+    ///
+    /// # Safety
+    /// As `Channel::register_recv`.
+    pub(crate) unsafe fn register_recv(&self, w: &Waiter<T>) -> Option<bool> {
         match &self.flavor {
-            RxFlavor::Chan(f) => dispatch!(f, c => c.register_recv(ctx, case, slot)).map(Some),
-            RxFlavor::Never(_) => Some(None),
+            // SAFETY: the caller's contract.
+            RxFlavor::Chan(f) => dispatch!(f, c => unsafe { c.register_recv(w) }).then_some(true),
+            RxFlavor::Never(_) => Some(false),
         }
     }
 
-    pub(crate) fn unregister_recv(&self, key: Key) {
+    pub(crate) fn unregister_recv(&self, w: &Waiter<T>) {
         if let RxFlavor::Chan(f) = &self.flavor {
-            dispatch!(f, c => c.unregister_recv(key))
+            dispatch!(f, c => c.unregister_recv(w))
         }
     }
 }

@@ -54,7 +54,7 @@ use goro_runtime::lock::{Lock, LockGuard};
 use goro_runtime::park::{Unparker, WaitReason};
 
 use crate::err::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::waitq::{Claimed, Ctx, Entry, Key, Outcome, WaitQueue};
+use crate::waitq::{Claimed, Ctx, Outcome, WaitQueue, Waiter};
 
 /// Storage of buffered values: none (unbuffered) or a ring.
 pub(crate) trait Buffer<T>: Sized {
@@ -264,11 +264,14 @@ impl<T, B: Buffer<T>> Channel<T, B> {
             }
             let mut slot = Some(v);
             let ctx = Ctx::for_plain(deadline);
-            let key = g.sendq.push_back(Entry::new(&ctx, 0, &raw mut slot));
+            let w = Waiter::new(&ctx, 0, &raw mut slot);
+            // SAFETY: `w` stays in this frame until a receiver takes it or we remove
+            // it below (waitq.rs invariant 1).
+            unsafe { g.sendq.push_back(&w) };
             drop(g);
             let out = ctx.block(WaitReason::ChanSend, deadline);
             if !matches!(out, Outcome::Selected { .. }) {
-                self.lock().sendq.remove(key);
+                self.lock().sendq.remove(&w);
             }
             // Invariant 1 of waitq.rs: the wait is over, nobody touches `slot` now.
             match out {
@@ -316,13 +319,16 @@ impl<T, B: Buffer<T>> Channel<T, B> {
             }
             let mut slot: Option<T> = None;
             let ctx = Ctx::for_plain(deadline);
-            let key = g.recvq.push_back(Entry::new(&ctx, 0, &raw mut slot));
+            let w = Waiter::new(&ctx, 0, &raw mut slot);
+            // SAFETY: `w` stays in this frame until a sender takes it or we remove it
+            // below (waitq.rs invariant 1).
+            unsafe { g.recvq.push_back(&w) };
             // Blocked select send arms can complete against us now.
             g.sendq.notify_lazy(Some(&ctx));
             drop(g);
             let out = ctx.block(WaitReason::ChanReceive, deadline);
             if !matches!(out, Outcome::Selected { .. }) {
-                self.lock().recvq.remove(key);
+                self.lock().recvq.remove(&w);
             }
             match out {
                 Outcome::Selected { closed: false, .. } => {
@@ -382,26 +388,26 @@ impl<T, B: Buffer<T>> Channel<T, B> {
         }
     }
 
-    /// Queues a receive entry for case `case` of `ctx`, unless the channel is ready
-    /// (then `None`: the select polls again).
-    pub(crate) fn register_recv(
-        &self,
-        ctx: &Ctx,
-        case: usize,
-        slot: *mut Option<T>,
-    ) -> Option<Key> {
+    /// Queues the receive waiter `w` of a select arm, unless the channel is ready
+    /// (then false: the select polls again).
+    ///
+    /// # Safety
+    /// As [`WaitQueue::push_back`]: `w` is in no queue and stays where it is until it
+    /// is taken or [`unregister_recv`](Self::unregister_recv)ed.
+    pub(crate) unsafe fn register_recv(&self, w: &Waiter<T>) -> bool {
         let mut g = self.lock();
-        if g.buf.len() > 0 || g.closed || g.sendq.has_live(Some(ctx), true) {
-            return None;
+        if g.buf.len() > 0 || g.closed || g.sendq.has_live(Some(w.ctx()), true) {
+            return false;
         }
-        let key = g.recvq.push_back(Entry::new(ctx, case, slot));
-        g.sendq.notify_lazy(Some(ctx));
-        Some(key)
+        // SAFETY: the caller's contract.
+        unsafe { g.recvq.push_back(w) };
+        g.sendq.notify_lazy(Some(w.ctx()));
+        true
     }
 
-    /// Removes a receive entry (O(1); a no-op if it was taken).
-    pub(crate) fn unregister_recv(&self, key: Key) {
-        self.lock().recvq.remove(key);
+    /// Removes a receive waiter (O(1); a no-op if it was taken).
+    pub(crate) fn unregister_recv(&self, w: &Waiter<T>) {
+        self.lock().recvq.remove(w);
     }
 
     /// A send arm's poll: a permit if the arm can fire now.
@@ -420,18 +426,25 @@ impl<T, B: Buffer<T>> Channel<T, B> {
         None
     }
 
-    /// Queues a lazy send entry for case `case` of `ctx`, unless the channel is ready.
-    pub(crate) fn register_send(&self, ctx: &Ctx, case: usize) -> Option<Key> {
+    /// Queues the lazy send waiter `w` (null slot) of a select arm, unless the channel
+    /// is ready (then false).
+    ///
+    /// # Safety
+    /// As [`register_recv`](Self::register_recv).
+    pub(crate) unsafe fn register_send(&self, w: &Waiter<T>) -> bool {
         let mut g = self.lock();
+        let ctx = w.ctx();
         if g.closed || g.rx_gone || g.has_room(self.cap) || g.recvq.has_live(Some(ctx), false) {
-            return None;
+            return false;
         }
-        Some(g.sendq.push_back(Entry::new(ctx, case, std::ptr::null_mut())))
+        // SAFETY: the caller's contract.
+        unsafe { g.sendq.push_back(w) };
+        true
     }
 
-    /// Removes a send entry (O(1); a no-op if it was taken).
-    pub(crate) fn unregister_send(&self, key: Key) {
-        self.lock().sendq.remove(key);
+    /// Removes a send waiter (O(1); a no-op if it was taken).
+    pub(crate) fn unregister_send(&self, w: &Waiter<T>) {
+        self.lock().sendq.remove(w);
     }
 
     /// Completes a fired send arm with its value.

@@ -45,7 +45,7 @@ use goro_runtime::park::{self, WaitReason};
 use crate::chan::{Receiver, Sender};
 use crate::err::{RecvError, SendError};
 use crate::proto::Permit;
-use crate::waitq::{Ctx, Key, Outcome};
+use crate::waitq::{Ctx, Outcome, Waiter};
 
 /// How a select waits when nothing is ready (chosen by the macro).
 #[doc(hidden)]
@@ -79,14 +79,17 @@ pub struct RecvCase<'a, T> {
     rx: &'a Receiver<T>,
     /// The slot a sender fills while we wait.
     slot: Option<T>,
-    key: Option<Key>,
+    /// The arm's waiter while registered (it points at `slot`); `queued`: it went into
+    /// a queue and must be removed.
+    waiter: Option<Waiter<T>>,
+    queued: bool,
     result: Option<Result<T, RecvError>>,
 }
 
 impl<'a, T> RecvCase<'a, T> {
     /// A case for `rx`.
     pub fn new(rx: &'a Receiver<T>) -> Self {
-        RecvCase { rx, slot: None, key: None, result: None }
+        RecvCase { rx, slot: None, waiter: None, queued: false, result: None }
     }
 
     /// The result of the fired arm.
@@ -107,9 +110,13 @@ impl<T> Case for RecvCase<'_, T> {
     }
 
     fn register(&mut self, ctx: &Ctx, case: usize) -> bool {
-        match self.rx.register_recv(ctx, case, &raw mut self.slot) {
-            Some(key) => {
-                self.key = key;
+        debug_assert!(!self.queued, "select: an arm registered twice");
+        let w = self.waiter.insert(Waiter::new(ctx, case, &raw mut self.slot));
+        // SAFETY: the arm (so its waiter) stays where it is for the whole `select`,
+        // which calls `unregister` before it returns or registers again.
+        match unsafe { self.rx.register_recv(w) } {
+            Some(queued) => {
+                self.queued = queued;
                 true
             }
             None => false,
@@ -117,8 +124,10 @@ impl<T> Case for RecvCase<'_, T> {
     }
 
     fn unregister(&mut self) {
-        if let Some(k) = self.key.take() {
-            self.rx.unregister_recv(k);
+        if std::mem::take(&mut self.queued) {
+            if let Some(w) = &self.waiter {
+                self.rx.unregister_recv(w);
+            }
         }
     }
 
@@ -138,7 +147,9 @@ impl<T> Case for RecvCase<'_, T> {
 #[doc(hidden)]
 pub struct SendCase<'a, T> {
     tx: &'a Sender<T>,
-    key: Option<Key>,
+    /// The arm's lazy waiter while registered; `queued`: it went into a queue.
+    waiter: Option<Waiter<T>>,
+    queued: bool,
     permit: Option<Permit<T>>,
 }
 
@@ -151,7 +162,7 @@ impl<T> std::fmt::Debug for SendCase<'_, T> {
 impl<'a, T> SendCase<'a, T> {
     /// A case for `tx`.
     pub fn new(tx: &'a Sender<T>) -> Self {
-        SendCase { tx, key: None, permit: None }
+        SendCase { tx, waiter: None, queued: false, permit: None }
     }
 
     /// Completes the fired arm with its value.
@@ -177,18 +188,18 @@ impl<T> Case for SendCase<'_, T> {
     }
 
     fn register(&mut self, ctx: &Ctx, case: usize) -> bool {
-        match self.tx.register_send(ctx, case) {
-            Some(k) => {
-                self.key = Some(k);
-                true
-            }
-            None => false,
-        }
+        debug_assert!(!self.queued, "select: an arm registered twice");
+        let w = self.waiter.insert(Waiter::new(ctx, case, std::ptr::null_mut()));
+        // SAFETY: as `RecvCase::register`.
+        self.queued = unsafe { self.tx.register_send(w) };
+        self.queued
     }
 
     fn unregister(&mut self) {
-        if let Some(k) = self.key.take() {
-            self.tx.unregister_send(k);
+        if std::mem::take(&mut self.queued) {
+            if let Some(w) = &self.waiter {
+                self.tx.unregister_send(w);
+            }
         }
     }
 
