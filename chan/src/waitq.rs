@@ -276,7 +276,6 @@ impl<T> Entry<T> {
 pub(crate) struct Claimed<T> {
     entry: Entry<T>,
     unparker: Unparker,
-    done: bool,
 }
 
 impl<T> Claimed<T> {
@@ -298,19 +297,22 @@ impl<T> Claimed<T> {
 
     /// Publishes the transfer. Returns the waiter's unparker: call `unpark` on it,
     /// preferably after releasing the channel lock. The entry must not be used after.
-    pub(crate) fn finish(mut self) -> Unparker {
-        self.done = true;
+    #[inline]
+    pub(crate) fn finish(self) -> Unparker {
         self.entry.ctx().packet.store(FILLED, Ordering::Release);
-        self.unparker.clone()
+        // Moves the unparker out without `Drop` (which would abandon the claim).
+        let this = std::mem::ManuallyDrop::new(self);
+        // SAFETY: `this` is never dropped, so the unparker is read out exactly once;
+        // the entry holds only pointers (nothing to drop).
+        unsafe { ptr::read(&this.unparker) }
     }
 }
 
 impl<T> Drop for Claimed<T> {
+    /// Abandons the claim (`finish` never lets its claim drop).
     fn drop(&mut self) {
-        if !self.done {
-            self.entry.ctx().packet.store(ABANDONED, Ordering::Release);
-            self.unparker.unpark();
-        }
+        self.entry.ctx().packet.store(ABANDONED, Ordering::Release);
+        self.unparker.unpark();
     }
 }
 
@@ -541,11 +543,7 @@ impl<T> WaitQueue<T> {
                 Step::Drop
             }
         })
-        .map(|entry| Claimed {
-            entry,
-            unparker: out.take().expect("claimed"),
-            done: false,
-        })
+        .map(|entry| Claimed { entry, unparker: out.take().expect("claimed") })
     }
 
     /// Whether a live entry (not `own`'s) is queued; with `eager_only`, a live entry
