@@ -268,8 +268,13 @@ impl<T, B: Buffer<T>> Channel<T, B> {
             // SAFETY: `w` stays in this frame until a receiver takes it or we remove
             // it below (waitq.rs invariant 1).
             unsafe { g.sendq.push_back(&w) };
-            drop(g);
-            let out = ctx.block(WaitReason::ChanSend, deadline);
+            let out = match deadline {
+                None => ctx.block_releasing(WaitReason::ChanSend, g),
+                Some(_) => {
+                    drop(g);
+                    ctx.block(WaitReason::ChanSend, deadline)
+                }
+            };
             if !matches!(out, Outcome::Selected { .. }) {
                 self.lock().sendq.remove(&w);
             }
@@ -325,8 +330,13 @@ impl<T, B: Buffer<T>> Channel<T, B> {
             unsafe { g.recvq.push_back(&w) };
             // Blocked select send arms can complete against us now.
             g.sendq.notify_lazy(Some(&ctx));
-            drop(g);
-            let out = ctx.block(WaitReason::ChanReceive, deadline);
+            let out = match deadline {
+                None => ctx.block_releasing(WaitReason::ChanReceive, g),
+                Some(_) => {
+                    drop(g);
+                    ctx.block(WaitReason::ChanReceive, deadline)
+                }
+            };
             if !matches!(out, Outcome::Selected { .. }) {
                 self.lock().recvq.remove(&w);
             }

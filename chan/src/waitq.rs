@@ -78,6 +78,7 @@ use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Instant;
 
+use goro_runtime::lock::LockGuard;
 use goro_runtime::park::{self, Unparker, WaitReason};
 
 const WAITING: usize = 0;
@@ -179,6 +180,22 @@ impl Ctx {
             None => park::park(reason),
             Some(d) => park::park_until(reason, d, || true),
         }
+        self.resolve()
+    }
+
+    /// Parks an exclusive ctx (invariant 7) and releases the channel lock `guard`
+    /// only once the goroutine is switched out (Go's `chanparkcommit`), then resolves
+    /// the outcome. Only a claim under that lock can wake an exclusive ctx, so no
+    /// unpark can come before the release: the runtime publishes the park with a plain
+    /// store (`park_exclusive`).
+    #[inline]
+    pub(crate) fn block_releasing<L: ?Sized>(
+        &self,
+        reason: WaitReason,
+        guard: LockGuard<'_, L>,
+    ) -> Outcome {
+        debug_assert!(self.exclusive, "chan: block_releasing on a shared ctx");
+        park::park_exclusive(reason, guard);
         self.resolve()
     }
 

@@ -173,15 +173,37 @@ impl<T: ?Sized> Lock<T> {
 
     #[inline]
     fn unlock(&self) {
-        #[cfg(not(loom))]
-        if self.state.load(Ordering::Relaxed) == HELD {
-            // Nobody sleeps (or one is just marking the word: invariant 2).
-            self.state.store(FREE, Ordering::Release);
-            return;
-        }
-        if self.state.swap(FREE, Ordering::Release) == SLEEPERS {
-            wake_one(&self.state);
-        }
+        // SAFETY: `unlock` is called by the holder's guard, once.
+        unsafe { unlock_word(&self.state) }
+    }
+}
+
+/// Releases a held lock word (the body of `Lock::unlock`, for `park_exclusive`, which
+/// releases a lock after its holder switched out).
+///
+/// # Safety
+/// `state` is the word of a [`Lock`] held by a guard that was forgotten
+/// ([`LockGuard::into_word`]) or is being dropped, and nobody else releases it.
+#[inline]
+pub(crate) unsafe fn unlock_word(state: &AtomicU32) {
+    #[cfg(not(loom))]
+    if state.load(Ordering::Relaxed) == HELD {
+        // Nobody sleeps (or one is just marking the word: invariant 2).
+        state.store(FREE, Ordering::Release);
+        return;
+    }
+    if state.swap(FREE, Ordering::Release) == SLEEPERS {
+        wake_one(state);
+    }
+}
+
+impl<'a, T: ?Sized> LockGuard<'a, T> {
+    /// Gives up the guard without releasing the lock: the word to release it by
+    /// ([`unlock_word`]), which stays held until then.
+    pub(crate) fn into_word(self) -> &'a AtomicU32 {
+        let word = &self.lock.state;
+        std::mem::forget(self);
+        word
     }
 }
 

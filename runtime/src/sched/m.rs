@@ -75,6 +75,18 @@ pub(crate) struct Callback {
     pub(crate) call: unsafe fn(*mut u8) -> bool,
 }
 
+/// What a parking goroutine needs done once it is switched out.
+#[derive(Clone, Copy)]
+pub(crate) enum Commit {
+    /// Nothing: publish the park.
+    None,
+    /// Run the callback, then publish the park (unless the callback cancels it).
+    Call(Callback),
+    /// `park::park_exclusive`: publish the park by a plain store (no unpark can come
+    /// before this lock word is released), then release the runtime lock word.
+    Unlock(*const crate::loom::sync::atomic::AtomicU32),
+}
+
 /// What the context switched to must do for the one that switched away (invariant 2).
 #[derive(Clone, Copy)]
 pub(crate) enum Pending {
@@ -84,8 +96,8 @@ pub(crate) enum Pending {
     /// Put the G on the global run queue (its time slice is over, or its M lost
     /// the P).
     Requeue(*mut G),
-    /// Run the callback, then publish the G as parked.
-    Park(*mut G, Option<Callback>),
+    /// Publish the G as parked, around its commit.
+    Park(*mut G, Commit),
     /// Free the G's stack and record.
     Exit(*mut G),
 }
@@ -413,12 +425,27 @@ pub(crate) fn after_switch(m: &'static M) {
             unsafe { (*g).set_status(Status::Runnable) };
             m.sched.inject_one(g);
         }
-        Pending::Park(g, cb) => {
-            let keep = match cb {
+        Pending::Park(g, Commit::Unlock(word)) => {
+            // SAFETY: a G record (a stack header, never unmapped).
+            let g = unsafe { &*g };
+            // `park_exclusive`'s contract: no unpark of this park before the lock is
+            // released, so nobody else writes the word until then (park.rs invariant
+            // 3). Release: whoever takes the lock next and unparks us sees our
+            // context saved.
+            let gen = g.park.load(Ordering::Relaxed) >> 2;
+            g.park.store((gen << 2) | PARKED, Ordering::Release);
+            // SAFETY: `park_exclusive` took the word from a guard it forgot: the lock
+            // is held for the parked goroutine, which cannot run (or return from the
+            // lock's owner) before this release.
+            unsafe { crate::lock::unlock_word(&*word) };
+        }
+        Pending::Park(g, commit) => {
+            let keep = match commit {
                 // SAFETY: the callback's data lives on the parked goroutine's stack,
                 // which cannot run before we publish it below.
-                Some(cb) => unsafe { (cb.call)(cb.data) },
-                None => true,
+                Commit::Call(cb) => unsafe { (cb.call)(cb.data) },
+                Commit::None => true,
+                Commit::Unlock(_) => unreachable!("matched above"),
             };
             // SAFETY: a G record (a stack header, never unmapped).
             let g = unsafe { &*g };

@@ -24,6 +24,10 @@
 //! [`park_with`] is Go's `gopark(unlockf)`: the callback runs after the goroutine is
 //! completely switched out, so a channel can keep its lock across the park and release
 //! it there: a waker that takes the lock afterwards sees a fully parked goroutine.
+//! [`park_exclusive`] goes one step further for a waiter that only that lock's holder
+//! can wake (a channel's plain send or receive without a deadline): no unpark can
+//! race the publication, so `IDLE -> PARKED` is a plain store, made before the
+//! callback releases the lock, instead of a CAS (invariant 3).
 //! Outside a goroutine the same calls park the thread (futex-based `thread::park`).
 //!
 //! # Invariants
@@ -32,19 +36,23 @@
 //!    park of generation `n`.
 //! 2. Exactly one party moves a goroutine from `PARKED` to the run queue: the unparker
 //!    whose CAS `PARKED -> NOTIFIED` succeeded.
+//! 3. Plain stores write a goroutine's park word only where no CAS can race them:
+//!    the owner starting a generation ([`unparker`], the bump after a park) and
+//!    `park_exclusive`'s publication, whose contract keeps every unparker of that
+//!    generation away until its callback has run. All other writes are CASes.
 //!
 //! # References
 //! go/src/runtime/proc.go (gopark, goready), parking_lot_core (park/unpark tokens).
 
 use std::fmt;
-use std::ptr::NonNull;
+use std::ptr::{self, NonNull};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::{self, Thread};
 use std::time::Instant;
 
 use super::g::{Status, G};
-use super::m::{current_m, Callback, Pending};
+use super::m::{current_m, Callback, Commit, Pending};
 
 pub(crate) const IDLE: u64 = 0;
 pub(crate) const PARKED: u64 = 1;
@@ -400,6 +408,22 @@ pub fn park_with<F: FnOnce() -> bool>(reason: WaitReason, unlock: F) {
     park_inner(reason, Some(unlock), None);
 }
 
+/// Parks a goroutine that queued itself under the runtime lock `guard` holds, and
+/// that no [`Unparker::unpark`] of this park can reach except through that lock (no
+/// timer or other queue holds its unparker). The lock is released once the goroutine
+/// is switched out (Go's `chanparkcommit`), and since no unpark can come before that,
+/// the park is published by a plain store instead of a CAS: one locked instruction
+/// less per park (park.rs invariant 3). Channels' plain operations use it.
+///
+/// Breaking that contract loses the early wake-up (the goroutine stays parked): it
+/// cannot make a goroutine run twice. On a plain thread the lock is released, then
+/// the thread parks as in [`park`].
+#[doc(hidden)]
+pub fn park_exclusive<T: ?Sized>(reason: WaitReason, guard: crate::lock::LockGuard<'_, T>) {
+    let word = guard.into_word();
+    park_core(reason, Commit::Unlock(ptr::from_ref(word)), None);
+}
+
 /// Parks like [`park_with`], but wakes by itself at `deadline` at the latest. The
 /// caller tells a timeout from a wake-up by its own state (for example, whether its
 /// waiter is still queued).
@@ -407,13 +431,29 @@ pub fn park_until<F: FnOnce() -> bool>(reason: WaitReason, deadline: Instant, un
     park_inner(reason, Some(unlock), Some(deadline));
 }
 
+#[inline]
 fn park_inner<F: FnOnce() -> bool>(
     reason: WaitReason,
     unlock: Option<F>,
     deadline: Option<Instant>,
 ) {
+    let mut slot = unlock;
+    let commit = if slot.is_some() {
+        Commit::Call(Callback { data: (&raw mut slot).cast(), call: call_unlock::<F> })
+    } else {
+        Commit::None
+    };
+    park_core(reason, commit, deadline);
+    // `slot` was consumed by the callback (or still holds the closure if none ran).
+}
+
+/// The body of every park, not generic: compiled once, here, with the scheduler calls
+/// inlined, whatever crate the caller's closure type lives in. A `Commit::Call` points
+/// into the caller's frame, which outlives this call; a `Commit::Unlock` is a held
+/// lock word that this park releases.
+fn park_core(reason: WaitReason, commit: Commit, deadline: Option<Instant>) {
     let Some(m) = current_m() else {
-        return park_thread(unlock, deadline);
+        return park_thread(Some(|| run_commit(commit)), deadline);
     };
     let g = m.curg();
     // DESIGN.md §12: std keeps the panic count per thread, so a goroutine that parks
@@ -429,20 +469,11 @@ fn park_inner<F: FnOnce() -> bool>(
     let w = g.park.load(Ordering::Acquire);
     if w & STATE == NOTIFIED {
         // Woken before we parked: no switch needed.
-        if let Some(f) = unlock {
-            f();
-        }
+        run_commit(commit);
     } else {
         g.wait_reason.store(reason as u8, Ordering::Relaxed);
         g.set_status(Status::Waiting);
-        let mut slot = unlock;
-        let cb = if slot.is_some() {
-            Some(Callback { data: (&raw mut slot).cast(), call: call_unlock::<F> })
-        } else {
-            None
-        };
-        super::m::schedule_from_g(m, Pending::Park(ptr_of(g), cb));
-        // `slot` was consumed by the callback (or still holds the closure if none ran).
+        super::m::schedule_from_g(m, Pending::Park(ptr_of(g), commit));
     }
     let w = g.park.load(Ordering::Acquire);
     g.park.store(((w >> 2) + 1) << 2, Ordering::Release);
@@ -454,6 +485,23 @@ fn park_inner<F: FnOnce() -> bool>(
     }
 }
 
+/// Runs a park's commit on the parking side itself (a plain thread, or a goroutine
+/// woken before it switched out); returns the callback's answer (`true` otherwise).
+fn run_commit(commit: Commit) -> bool {
+    match commit {
+        Commit::None => true,
+        // SAFETY: the callback's data is the caller's live closure slot (`park_core`);
+        // it runs once, here.
+        Commit::Call(cb) => unsafe { (cb.call)(cb.data) },
+        Commit::Unlock(word) => {
+            // SAFETY: a held lock word whose guard `park_exclusive` forgot; released
+            // once, here.
+            unsafe { crate::lock::unlock_word(&*word) };
+            true
+        }
+    }
+}
+
 fn ptr_of(g: &'static G) -> *mut G {
     std::ptr::from_ref(g).cast_mut()
 }
@@ -462,7 +510,8 @@ fn ptr_of(g: &'static G) -> *mut G {
 ///
 /// # Safety
 /// `data` points to a live `Option<F>` on the parked goroutine's stack (it cannot
-/// return from `park_inner` before the closure ran: it is not runnable yet).
+/// return from `park_inner` before the closure ran: it is not runnable yet), and no
+/// other call reads it meanwhile.
 unsafe fn call_unlock<F: FnOnce() -> bool>(data: *mut u8) -> bool {
     // SAFETY: the caller's contract; nothing else touches the slot meanwhile.
     let f = unsafe { (*data.cast::<Option<F>>()).take() };
