@@ -268,13 +268,7 @@ impl<T, B: Buffer<T>> Channel<T, B> {
             // SAFETY: `w` stays in this frame until a receiver takes it or we remove
             // it below (waitq.rs invariant 1).
             unsafe { g.sendq.push_back(&w) };
-            let out = match deadline {
-                None => ctx.block_releasing(WaitReason::ChanSend, g),
-                Some(_) => {
-                    drop(g);
-                    ctx.block(WaitReason::ChanSend, deadline)
-                }
-            };
+            let out = ctx.block_releasing(WaitReason::ChanSend, g, deadline);
             if !matches!(out, Outcome::Selected { .. }) {
                 self.lock().sendq.remove(&w);
             }
@@ -330,13 +324,7 @@ impl<T, B: Buffer<T>> Channel<T, B> {
             unsafe { g.recvq.push_back(&w) };
             // Blocked select send arms can complete against us now.
             g.sendq.notify_lazy(Some(&ctx));
-            let out = match deadline {
-                None => ctx.block_releasing(WaitReason::ChanReceive, g),
-                Some(_) => {
-                    drop(g);
-                    ctx.block(WaitReason::ChanReceive, deadline)
-                }
-            };
+            let out = ctx.block_releasing(WaitReason::ChanReceive, g, deadline);
             if !matches!(out, Outcome::Selected { .. }) {
                 self.lock().recvq.remove(&w);
             }

@@ -183,20 +183,31 @@ impl Ctx {
         self.resolve()
     }
 
-    /// Parks an exclusive ctx (invariant 7) and releases the channel lock `guard`
-    /// only once the goroutine is switched out (Go's `chanparkcommit`), then resolves
-    /// the outcome. Only a claim under that lock can wake an exclusive ctx, so no
-    /// unpark can come before the release: the runtime publishes the park with a plain
-    /// store (`park_exclusive`).
+    /// Parks a plain operation's ctx, made by [`for_plain`](Self::for_plain) with the
+    /// same `deadline`, releasing the channel lock `guard`; then resolves the outcome.
+    /// Without a deadline the ctx is exclusive (invariant 7): only a claim under that
+    /// lock can wake it, so the lock is released only once the goroutine is switched
+    /// out (Go's `chanparkcommit`) and the runtime publishes the park with a plain
+    /// store (`park_exclusive`). With one, a timer may wake it too: the lock goes
+    /// first, then an ordinary timed park.
     #[inline]
     pub(crate) fn block_releasing<L: ?Sized>(
         &self,
         reason: WaitReason,
         guard: LockGuard<'_, L>,
+        deadline: Option<Instant>,
     ) -> Outcome {
-        debug_assert!(self.exclusive, "chan: block_releasing on a shared ctx");
-        park::park_exclusive(reason, guard);
-        self.resolve()
+        debug_assert_eq!(self.exclusive, deadline.is_none(), "chan: ctx and deadline disagree");
+        match deadline {
+            None => {
+                park::park_exclusive(reason, guard);
+                self.resolve()
+            }
+            Some(_) => {
+                drop(guard);
+                self.block(reason, deadline)
+            }
+        }
     }
 
     /// Stops waiting without having parked (a select found a channel ready while
