@@ -439,13 +439,12 @@ pub(crate) fn after_switch(m: &'static M) {
             // lock's owner) before this release.
             unsafe { crate::lock::unlock_word(&*word) };
         }
-        Pending::Park(g, commit) => {
+        Pending::Park(g, commit @ (Commit::None | Commit::Call(_))) => {
             let keep = match commit {
                 // SAFETY: the callback's data lives on the parked goroutine's stack,
                 // which cannot run before we publish it below.
                 Commit::Call(cb) => unsafe { (cb.call)(cb.data) },
-                Commit::None => true,
-                Commit::Unlock(_) => unreachable!("matched above"),
+                _ => true,
             };
             // SAFETY: a G record (a stack header, never unmapped).
             let g = unsafe { &*g };
