@@ -51,10 +51,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use goro_runtime::lock::{Lock, LockGuard};
-use goro_runtime::park::{Unparker, WaitReason};
+use goro_runtime::park::WaitReason;
 
 use crate::err::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
-use crate::waitq::{Claimed, Ctx, Outcome, WaitQueue, Waiter};
+use crate::waitq::{Claimed, Ctx, Outcome, WaitQueue, Waiter, Wake};
 
 /// Storage of buffered values: none (unbuffered) or a ring.
 pub(crate) trait Buffer<T>: Sized {
@@ -94,13 +94,13 @@ pub(crate) enum Permit<T> {
 }
 
 enum SendNow<T> {
-    Done(Option<Unparker>),
+    Done(Option<Wake>),
     Full(T),
     Closed(T),
 }
 
 enum RecvNow<T> {
-    Ready(T, Option<Unparker>),
+    Ready(T, Option<Wake>),
     Empty,
     Closed,
 }
@@ -127,9 +127,9 @@ pub(crate) struct Channel<T, B> {
 }
 
 #[inline]
-fn wake(u: Option<Unparker>) {
-    if let Some(u) = u {
-        u.unpark();
+fn wake(w: Option<Wake>) {
+    if let Some(w) = w {
+        w.wake();
     }
 }
 
@@ -450,7 +450,7 @@ impl<T, B: Buffer<T>> Channel<T, B> {
         match permit {
             Permit::Receiver(mut c) => {
                 c.put(v);
-                c.finish().unpark();
+                c.finish().wake();
                 Ok(())
             }
             Permit::Slot => {
@@ -493,7 +493,7 @@ impl<T, B: Buffer<T>> Channel<T, B> {
     }
 
     /// A slot was freed without a pop: move the first waiting sender's value in.
-    fn refill(g: &mut Inner<T, B>) -> Option<Unparker> {
+    fn refill(g: &mut Inner<T, B>) -> Option<Wake> {
         if g.closed || g.rx_gone {
             return None;
         }
