@@ -17,7 +17,8 @@
 #       Saves the caller (a child) as a suspended frame and returns into its parent,
 #       whose goro_asm_resume returns `transfer`. Rust enters it without a `call`.
 #   uintptr_t goro_asm_switch(void **from_sp, void *to_sp, uintptr_t transfer)
-#       Symmetric: saves the caller as a suspended frame and continues to_sp.
+#       Symmetric: saves the caller as a suspended frame, restores to_sp in place
+#       and leaves by `ret` into its continuation.
 #   goro_asm_resume_point
 #       First word of every suspended frame: the code that completes the resumer's
 #       frame and restores the suspended one.
@@ -31,8 +32,10 @@
 # continued with `jmp *%rcx` (an indirect jump whose target is stable: the one place
 # where goroutines suspend), and Rust enters goro_asm_suspend with `push; jmp`, never a
 # `call`, so nothing is left on the return-stack buffer. A symmetric switch returns into
-# another context's call site and mispredicts every time (27 ns against 9 ns per round
-# trip measured here).
+# another context's call site: a coroutine and its resumer never share one, so it
+# mispredicts every time (27 ns against 9 ns per round trip measured here), but
+# goroutines that the scheduler switches between all left from the same call site, so
+# goro_asm_switch's `ret` is predicted correctly there (see goro_asm_switch).
 #
 # Registers
 # ---------
@@ -72,9 +75,9 @@
 #   +--------------------+                         +--------------------+
 #
 # The two differ only in how their first word is entered: a suspended frame is
-# continued by `call`/`jmp` to its resume point (with rsp still on the resumer's
-# stack), a parent frame by the `ret` of its child's goro_asm_suspend (rsp on the
-# parent's stack). So a parent is continued only by goro_asm_suspend, and a suspended
+# continued by `call` to its resume point (with rsp still on the resumer's stack) or
+# restored in place by goro_asm_switch, a parent frame by the `ret` of its child's
+# goro_asm_suspend (rsp on the parent's stack). So a parent is continued only by goro_asm_suspend, and a suspended
 # frame only by goro_asm_resume or goro_asm_switch (invariant 2 of asm/src/lib.rs).
 #
 # Initial frame written by goro_asm_init (stack_top is 16-byte aligned)
@@ -91,7 +94,8 @@
 #          | &resume_point      |  top-88    <- returned sp (INIT_FRAME_BYTES = 88)
 #          +--------------------+
 #
-# goro_asm_start is entered by the resume point's `jmp` with rsp = top-16; it pushes a
+# goro_asm_start is entered by the resume point's `jmp` (or goro_asm_switch's `ret`)
+# with rsp = top-16; it pushes a
 # return address (by hand, see there), so `entry` starts with rsp = 8 (mod 16), as the
 # ABI requires.
 
@@ -227,8 +231,8 @@ goro_asm_resume:
 
 # ---------------------------------------------------------------------------------
 # goro_asm_resume_point: the first word of every suspended frame.
-# Reached by `call *(%rsi)` from goro_asm_resume or by `jmp *(%rsi)` from
-# goro_asm_switch. On entry: rdi = where to store the resumer's sp, rsi = the frame to
+# Reached by `call *(%rsi)` from goro_asm_resume (goro_asm_switch restores its
+# target itself, the same way, but leaves by `ret`). On entry: rdi = where to store the resumer's sp, rsi = the frame to
 # resume, rdx = transfer, rsp = the resumer's frame, whose control words are at
 # 8(%rsp) and 12(%rsp) (its just-saved current values).
     .p2align 4
@@ -275,14 +279,31 @@ goro_asm_suspend:
 # Symmetric switch between two suspended-style contexts (neither is a parent waiting
 # in goro_asm_resume). On entry: rdi = where to store our sp, rsi = the frame to
 # resume, rdx = transfer, rsp = 8 (mod 16) with our return address on top.
+# It restores the target itself and leaves by `ret` into the target's continuation:
+# that ret consumes the return-stack entry of our own `call`, so the return-stack
+# predictor stays in step with the stack. When the target switched out from the same
+# call site as we do (two goroutines that both parked through the scheduler), the ret
+# and every return after it up the shared call chain are predicted correctly. (Going
+# through the resume point's `jmp *%rcx` instead left our entry on the predictor's
+# stack, one off: each of those returns mispredicted, ~20% of an unbuffered channel
+# ping-pong's round trip.)
     .p2align 4
     .globl goro_asm_switch
     .hidden goro_asm_switch
     .type goro_asm_switch,@function
 goro_asm_switch:
     SAVE_SUSPENDED_FRAME                 # a suspended frame like goro_asm_suspend's
-    movq %rsp, (%rdi)                    # saved (the resume point stores it once more)
-    jmp *(%rsi)                          # the target's resume point restores it
+    movq %rsp, (%rdi)                    # we are now completely saved
+    LOAD_CONTROL_WORDS_IF_CHANGED %rsi, %rsp   # the target's words, if ours differ
+    leaq FRAME_R15(%rsi), %rsp           # switch stacks, past resume point and control words
+    popq %r15                            # restore the target's callee-saved GPRs
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    movq %rdx, %rax                      # hand `transfer` over
+    ret                                  # into the target's continuation (see below)
     .size goro_asm_switch, .-goro_asm_switch
 
 # ---------------------------------------------------------------------------------
