@@ -20,15 +20,15 @@
 //       (through .Lresume_back) when the child suspends, with the child's transfer.
 //   goro_asm_resume_point
 //       The first word of every suspended frame: restores it. Entered by `blr` from
-//       goro_asm_resume or by `br` from goro_asm_switch, never called from outside.
+//       goro_asm_resume, never called from outside.
 //   uintptr_t goro_asm_suspend(void **self_sp, void *parent_sp, uintptr_t transfer)
 //       Saves the current context (a child) as a suspended frame into *self_sp and
 //       `ret`s into the parent waiting in goro_asm_resume: that `ret` pairs with the
 //       parent's `blr`. Rust enters it *without* a link (`adr x30, 2f; b`, see
 //       arch/aarch64.rs); C may use `bl` (then x30 is the continuation as well).
 //   uintptr_t goro_asm_switch(void **from_sp, void *to_sp, uintptr_t transfer)
-//       Symmetric: saves a suspended frame like goro_asm_suspend and branches (`br`)
-//       to the resume point of the suspended context to_sp.
+//       Symmetric: saves a suspended frame like goro_asm_suspend, restores the
+//       suspended context to_sp as the resume point does, and `ret`s into it.
 //   goro_asm_start
 //       Continuation of every new context: calls entry(transfer, data), never returns,
 //       carries CFI that marks the root of the stack for unwinders.
@@ -41,7 +41,9 @@
 // `ret` pops it, `b`/`br` leave it alone. resume enters the child with `blr`, the
 // child's suspend leaves with `ret`: a matched pair. The resume point continues a
 // context with `br` (not `ret`), and suspend is entered without a link, so neither
-// disturbs the pairing. A symmetric switch is `bl` in, `br` out: one unmatched push.
+// disturbs the pairing. A symmetric switch is `bl` in, `ret` out: matched, and its
+// `ret` predicted whenever the target switched out from the same call site (the
+// scheduler's), as goroutines do.
 //
 // Registers
 // ---------
@@ -92,8 +94,8 @@
 //
 // | word          | suspended frame (suspend, switch, init)  | parent frame (resume)        |
 // |---------------|------------------------------------------|------------------------------|
-// | +0  resume    | goro_asm_resume_point: resume and switch | .Lresume_back: suspend loads |
-// |               | `blr`/`br` to it                         | it into x30 and `ret`s to it |
+// | +0  resume    | goro_asm_resume_point: resume `blr`s to  | .Lresume_back: suspend loads |
+// |               | it (switch restores the frame itself)    | it into x30 and `ret`s to it |
 // | +24 x30       | continuation: x30 at entry (the address  | x30 at entry: the return     |
 // |               | after the caller's `bl` or `asm!`),      | address of goro_asm_resume,  |
 // |               | goro_asm_start in a new context          | restored by .Lresume_back    |
@@ -105,7 +107,7 @@
 //          +--------------------+ <- sp of the caller of suspend/switch (16-aligned)
 //          | d15 .. d8          |  +168 .. +112
 //          | x28 .. x19         |  +104 .. +32
-//          | x30: continuation  |  +24   where the resume point `br`s to
+//          | x30: continuation  |  +24   where the resume point `br`s (switch `ret`s) to
 //          | x29 (fp)           |  +16
 //          | FPCR               |  +8    compared before it is written
 //          | resume point       |  +0    goro_asm_resume_point
@@ -234,6 +236,24 @@
     stp d14, d15, [sp, #GORO_FRAME_D14]
     .endm
 
+// Restores the suspended frame at x1 (its FPCR already dealt with): the callee-saved
+// registers, x29, x11 = its continuation, sp = above the frame (freeing it), x0 = x2
+// (the transfer). The caller then branches to x11.
+    .macro RESTORE_SUSPENDED_FRAME
+    ldp d8, d9, [x1, #GORO_FRAME_D8]               // callee-saved FP registers
+    ldp d10, d11, [x1, #GORO_FRAME_D10]
+    ldp d12, d13, [x1, #GORO_FRAME_D12]
+    ldp d14, d15, [x1, #GORO_FRAME_D14]
+    ldp x19, x20, [x1, #GORO_FRAME_X19]            // callee-saved GPRs (entry, data in a
+    ldp x21, x22, [x1, #GORO_FRAME_X21]            //   new context's initial frame)
+    ldp x23, x24, [x1, #GORO_FRAME_X23]
+    ldp x25, x26, [x1, #GORO_FRAME_X25]
+    ldp x27, x28, [x1, #GORO_FRAME_X27]
+    ldp x29, x11, [x1, #GORO_FRAME_FP]             // x29; x11 = continuation
+    add sp, x1, #GORO_FRAME_SIZE                   // switch stacks, the frame is freed
+    mov x0, x2                                     // hand `transfer` over
+    .endm
+
     .text
 
 // ---------------------------------------------------------------------------------
@@ -356,7 +376,8 @@ goro_asm_resume:
 
 // ---------------------------------------------------------------------------------
 // goro_asm_resume_point: the resume word of every suspended frame.
-// Reached by `blr` from goro_asm_resume or by `br` from goro_asm_switch. On entry:
+// Reached by `blr` from goro_asm_resume (goro_asm_switch restores its target itself,
+// the same way, but leaves by `ret`). On entry:
 // x0 = where to store the resumer's sp, x1 = the frame to continue, x2 = transfer,
 // x9 = the FPCR in force (the resumer's, just saved), sp = the resumer's complete
 // frame, x30 = .Lresume_back or the switcher's continuation (ignored: both are
@@ -373,18 +394,7 @@ goro_asm_resume_point:
     cmp x10, x9                                    // differs from the one in force?
     b.ne .Lpoint_fpcr                              // rare: write it (msr fpcr is slow)
 .Lpoint_regs:
-    ldp d8, d9, [x1, #GORO_FRAME_D8]               // callee-saved FP registers
-    ldp d10, d11, [x1, #GORO_FRAME_D10]
-    ldp d12, d13, [x1, #GORO_FRAME_D12]
-    ldp d14, d15, [x1, #GORO_FRAME_D14]
-    ldp x19, x20, [x1, #GORO_FRAME_X19]            // callee-saved GPRs (entry, data in a
-    ldp x21, x22, [x1, #GORO_FRAME_X21]            //   new context's initial frame)
-    ldp x23, x24, [x1, #GORO_FRAME_X23]
-    ldp x25, x26, [x1, #GORO_FRAME_X25]
-    ldp x27, x28, [x1, #GORO_FRAME_X27]
-    ldp x29, x11, [x1, #GORO_FRAME_FP]             // x29; x11 = continuation
-    add sp, x1, #GORO_FRAME_SIZE                   // switch stacks, the frame is freed
-    mov x0, x2                                     // hand `transfer` over
+    RESTORE_SUSPENDED_FRAME
     br x11                                         // continue (a br, not a ret: the blr in
                                                    //  resume is matched by suspend's ret)
 .Lpoint_fpcr:
@@ -424,17 +434,30 @@ goro_asm_suspend:
 // Symmetric switch between two contexts that are not parents waiting in
 // goro_asm_resume. On entry: x0 = where to store our sp, x1 = the suspended frame to
 // continue, x2 = transfer, x30 = our return address (the continuation), sp =
-// 16-aligned.
+// 16-aligned. It restores the target itself and leaves by `ret x11`, which pops the
+// return-address stack entry that our caller's `bl` pushed: goroutines switched by the
+// scheduler all left from the same call site, so that return and the returns after it
+// up the shared call chain are predicted (the x86_64 file measures what a `br` there
+// cost; qemu-user has no return predictor, so this file's version is not measured).
     .p2align 4
     .global goro_asm_switch
     .hidden goro_asm_switch
     .type goro_asm_switch, %function
 goro_asm_switch:
-    SAVE_SUSPENDED_FRAME                           // like suspend's; x9 = our FPCR,
-                                                   // which the resume point reads
-    ldr x11, [x1, #GORO_FRAME_RESUME]              // the target's resume point ...
-    br x11                                         // ... stores our sp into *from_sp and
-                                                   //     restores the target
+    SAVE_SUSPENDED_FRAME                           // like suspend's; x9 = our FPCR
+    mov x12, sp                                    // sp cannot be stored directly ...
+    str x12, [x0]                                  // ... we are now completely saved
+    ldr x10, [x1, #GORO_FRAME_FPCR]                // x10 = the target's FPCR
+    cmp x10, x9                                    // differs from ours?
+    b.ne .Lswitch_fpcr                             // rare: write it
+.Lswitch_regs:
+    RESTORE_SUSPENDED_FRAME
+    ret x11                                        // continue the target: pops the
+                                                   //  return-address stack entry of our
+                                                   //  caller's `bl` (see above)
+.Lswitch_fpcr:
+    msr fpcr, x10                                  // install the target's FPCR
+    b .Lswitch_regs
     .size goro_asm_switch, . - goro_asm_switch
 
 // ---------------------------------------------------------------------------------

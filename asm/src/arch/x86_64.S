@@ -135,6 +135,19 @@
 # Makes the control words of frame \new current, given that frame \cur holds the
 # current ones: each is loaded only if its control bits differ (ldmxcsr and fldcw are
 # slow). Clobbers eax.
+# Switches to the suspended frame at rsi (its control words already dealt with):
+# rsp = its continuation, callee-saved GPRs restored, rax = rdx (the transfer).
+    .macro RESTORE_SUSPENDED_FRAME
+    leaq FRAME_R15(%rsi), %rsp           # switch stacks, past resume point and control words
+    popq %r15                            # restore the callee-saved GPRs
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    movq %rdx, %rax                      # hand `transfer` over
+    .endm
+
     .macro LOAD_CONTROL_WORDS_IF_CHANGED new, cur
     movl FRAME_MXCSR(\new), %eax                   # MXCSR control bits differ? (status ignored)
     xorl FRAME_MXCSR(\cur), %eax
@@ -242,14 +255,7 @@ goro_asm_resume:
 goro_asm_resume_point:
     movq %rsp, (%rdi)                    # the resumer is now completely saved
     LOAD_CONTROL_WORDS_IF_CHANGED %rsi, %rsp
-    leaq FRAME_R15(%rsi), %rsp                  # switch stacks, past resume point and control words
-    popq %r15                            # restore the callee-saved GPRs
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbx
-    popq %rbp
-    movq %rdx, %rax                      # hand `transfer` over
+    RESTORE_SUSPENDED_FRAME
     popq %rcx                            # continuation of the suspended code
     jmp *%rcx                            # (a jmp, not a ret: the call above is matched by
                                          #  the child's ret in goro_asm_suspend)
@@ -295,15 +301,8 @@ goro_asm_switch:
     SAVE_SUSPENDED_FRAME                 # a suspended frame like goro_asm_suspend's
     movq %rsp, (%rdi)                    # we are now completely saved
     LOAD_CONTROL_WORDS_IF_CHANGED %rsi, %rsp   # the target's words, if ours differ
-    leaq FRAME_R15(%rsi), %rsp           # switch stacks, past resume point and control words
-    popq %r15                            # restore the target's callee-saved GPRs
-    popq %r14
-    popq %r13
-    popq %r12
-    popq %rbx
-    popq %rbp
-    movq %rdx, %rax                      # hand `transfer` over
-    ret                                  # into the target's continuation (see below)
+    RESTORE_SUSPENDED_FRAME
+    ret                                  # into the target's continuation (see above)
     .size goro_asm_switch, .-goro_asm_switch
 
 # ---------------------------------------------------------------------------------
