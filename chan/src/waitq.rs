@@ -350,9 +350,13 @@ pub(crate) struct Wake {
 impl Wake {
     /// Unparks the waiter. An exclusive ctx's goroutine is woken by a plain store
     /// instead of a CAS (`Unparker::unpark_exclusive`): one locked instruction less
-    /// per handoff.
-    #[inline]
-    pub(crate) fn wake(self) {
+    /// per handoff. Call it once; the `Wake` is dropped afterwards.
+    // By reference and always inlined: a `Wake` moved into a call, or out of an
+    // `Option`, is copied with a 16-byte load of the two words just stored separately
+    // (a store-forwarding stall on every handoff); read in place, its words are
+    // loaded one by one.
+    #[inline(always)]
+    pub(crate) fn wake(&self) {
         if self.exclusive {
             // SAFETY: invariant 7: the ctx parked through `park_exclusive`
             // (`Ctx::block_releasing` without a deadline), and only its claimer wakes
@@ -534,14 +538,22 @@ impl<T> WaitQueue<T> {
         if self.head.is_null() {
             return None;
         }
-        self.walk_nonempty(own, f)
+        let w = self.walk_nonempty(own, f);
+        // The walk hands back the waiter, one register, and the entry is read here,
+        // from the waiter (written long before), rather than returned through memory
+        // by three 8-byte stores that the caller's 16-byte loads could not be
+        // forwarded from (a stall on every handoff).
+        // SAFETY: a waiter `f` asked for was taken out of the queue under the lock we
+        // still hold, and `f` claimed it, so it is alive (invariant 1).
+        (!w.is_null()).then(|| unsafe { (*w).entry })
     }
 
+    /// The walk proper: returns the waiter `f` asked for (unlinked), or null.
     fn walk_nonempty(
         &mut self,
         own: Option<&Ctx>,
         mut f: impl FnMut(&Entry<T>) -> Step,
-    ) -> Option<Entry<T>> {
+    ) -> *const Waiter<T> {
         let mut w = self.head;
         while !w.is_null() {
             // SAFETY: a queued waiter is alive (invariant 1) and we hold the lock.
@@ -560,13 +572,16 @@ impl<T> WaitQueue<T> {
                 Step::Keep => {}
                 // SAFETY: `w` is in this queue.
                 Step::Drop => drop(unsafe { self.unlink(w) }),
-                // SAFETY: as above.
-                Step::Take => return Some(unsafe { self.unlink(w) }),
-                Step::Stop => return None,
+                Step::Take => {
+                    // SAFETY: as above.
+                    unsafe { self.unlink(w) };
+                    return w;
+                }
+                Step::Stop => return ptr::null(),
             }
             w = next;
         }
-        None
+        ptr::null()
     }
 
     /// Claims the first live receiver (not `own`'s). Dead entries met are unlinked.
@@ -586,7 +601,6 @@ impl<T> WaitQueue<T> {
     /// whose lazy entries (select send arms) are notified and unlinked on the way.
     #[inline]
     fn claim(&mut self, own: Option<&Ctx>, senders: bool) -> Option<Claimed<T>> {
-        let mut out = None;
         self.walk(own, |e| {
             if e.is_lazy() {
                 debug_assert!(senders, "chan: a lazy entry in a recvq");
@@ -595,13 +609,16 @@ impl<T> WaitQueue<T> {
                 }
                 Step::Drop
             } else if e.ctx().try_claim(e.case, false) {
-                out = Some(e.ctx().unparker.clone());
                 Step::Take
             } else {
                 Step::Drop
             }
         })
-        .map(|entry| Claimed { entry, unparker: out.take().expect("claimed") })
+        // The handle is read from the ctx here, not handed out of the walk through a
+        // local: that local was written by two 8-byte stores and read back by one
+        // 16-byte load, which cannot be forwarded (a stall on every handoff).
+        // Invariant 1: a claimed entry's ctx stays valid until we finish the claim.
+        .map(|entry| Claimed { unparker: entry.ctx().unparker.clone(), entry })
     }
 
     /// Whether a live entry (not `own`'s) is queued; with `eager_only`, a live entry
