@@ -112,7 +112,7 @@ pub(crate) enum Pending {
 /// just built it (a store-forwarding stall on every park, ~4 % of a ping-pong round
 /// trip in perf).
 struct PendingCell {
-    kind: Cell<u8>,
+    kind: Cell<PendingKind>,
     g: Cell<*mut G>,
     /// `Commit::Call`'s closure storage.
     data: Cell<*mut u8>,
@@ -122,18 +122,22 @@ struct PendingCell {
     word: Cell<*const crate::loom::sync::atomic::AtomicU32>,
 }
 
-const PENDING_NONE: u8 = 0;
-const PENDING_YIELD: u8 = 1;
-const PENDING_REQUEUE: u8 = 2;
-const PENDING_PARK: u8 = 3;
-const PENDING_PARK_CALL: u8 = 4;
-const PENDING_PARK_UNLOCK: u8 = 5;
-const PENDING_EXIT: u8 = 6;
+/// Which [`Pending`] a [`PendingCell`] holds (the park's commit folded in).
+#[derive(Clone, Copy)]
+enum PendingKind {
+    None,
+    Yield,
+    Requeue,
+    Park,
+    ParkCall,
+    ParkUnlock,
+    Exit,
+}
 
 impl PendingCell {
     const fn new() -> PendingCell {
         PendingCell {
-            kind: Cell::new(PENDING_NONE),
+            kind: Cell::new(PendingKind::None),
             g: Cell::new(ptr::null_mut()),
             data: Cell::new(ptr::null_mut()),
             call: Cell::new(None),
@@ -143,58 +147,44 @@ impl PendingCell {
 
     #[inline(always)]
     fn set(&self, p: Pending) {
-        let kind = match p {
-            Pending::None => PENDING_NONE,
-            Pending::Yield(g) => {
-                self.g.set(g);
-                PENDING_YIELD
-            }
-            Pending::Requeue(g) => {
-                self.g.set(g);
-                PENDING_REQUEUE
-            }
-            Pending::Park(g, Commit::None) => {
-                self.g.set(g);
-                PENDING_PARK
-            }
+        let (kind, g) = match p {
+            Pending::None => (PendingKind::None, ptr::null_mut()),
+            Pending::Yield(g) => (PendingKind::Yield, g),
+            Pending::Requeue(g) => (PendingKind::Requeue, g),
+            Pending::Park(g, Commit::None) => (PendingKind::Park, g),
             Pending::Park(g, Commit::Call(cb)) => {
-                self.g.set(g);
                 self.data.set(cb.data);
                 self.call.set(Some(cb.call));
-                PENDING_PARK_CALL
+                (PendingKind::ParkCall, g)
             }
             Pending::Park(g, Commit::Unlock(word)) => {
-                self.g.set(g);
                 self.word.set(word);
-                PENDING_PARK_UNLOCK
+                (PendingKind::ParkUnlock, g)
             }
-            Pending::Exit(g) => {
-                self.g.set(g);
-                PENDING_EXIT
-            }
+            Pending::Exit(g) => (PendingKind::Exit, g),
         };
+        self.g.set(g);
         self.kind.set(kind);
     }
 
     /// The pending work, leaving `Pending::None`.
     #[inline(always)]
     fn take(&self) -> Pending {
-        let kind = self.kind.replace(PENDING_NONE);
         let g = self.g.get();
-        match kind {
-            PENDING_NONE => Pending::None,
-            PENDING_YIELD => Pending::Yield(g),
-            PENDING_REQUEUE => Pending::Requeue(g),
-            PENDING_PARK => Pending::Park(g, Commit::None),
-            PENDING_PARK_CALL => Pending::Park(
+        match self.kind.replace(PendingKind::None) {
+            PendingKind::None => Pending::None,
+            PendingKind::Yield => Pending::Yield(g),
+            PendingKind::Requeue => Pending::Requeue(g),
+            PendingKind::Park => Pending::Park(g, Commit::None),
+            PendingKind::ParkCall => Pending::Park(
                 g,
                 Commit::Call(Callback {
                     data: self.data.get(),
                     call: self.call.get().expect("a pending park callback"),
                 }),
             ),
-            PENDING_PARK_UNLOCK => Pending::Park(g, Commit::Unlock(self.word.get())),
-            _ => Pending::Exit(g),
+            PendingKind::ParkUnlock => Pending::Park(g, Commit::Unlock(self.word.get())),
+            PendingKind::Exit => Pending::Exit(g),
         }
     }
 }
