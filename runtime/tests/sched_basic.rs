@@ -144,6 +144,83 @@ fn is_finished_and_detach() {
     });
 }
 
+/// Counts its drops: a goroutine's result must be dropped exactly once, by whichever
+/// side ends up owning the join packet.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn every_result_is_dropped_once_however_the_handle_goes() {
+    // Handles joined, dropped at once, dropped after the goroutine finished, and
+    // dropped while it may be finishing on the other P (the packet's four owners:
+    // the joiner, the handle's CAS, the handle after DONE, the goroutine after
+    // DETACHED). A double free or a leaked result fails the count (and the
+    // sanitizers in CI).
+    let rt = Runtime::builder().procs(2).build().unwrap();
+    let dropped = Arc::new(AtomicUsize::new(0));
+    let d = dropped.clone();
+    const N: usize = 4000;
+    let (racer, handles) = std::sync::mpsc::channel::<goro::JoinHandle<(Counted, [u64; 256])>>();
+    let dropper = std::thread::spawn(move || {
+        for (i, h) in handles.into_iter().enumerate() {
+            for _ in 0..(i * 37) % 200 {
+                std::hint::spin_loop();
+            }
+            drop(h);
+        }
+    });
+    rt.block_on(move || {
+        let mut joined = 0;
+        for i in 0..N {
+            let d = d.clone();
+            let h = goro::spawn(move || {
+                if i % 3 == 0 {
+                    goro::yield_now();
+                }
+                // Large, so that storing it keeps the goroutine between its two
+                // swaps for a while.
+                (Counted(d), [i as u64; 256])
+            });
+            match i % 4 {
+                0 => {
+                    drop(h.join().unwrap());
+                    joined += 1;
+                }
+                1 => drop(h),
+                2 => {
+                    while !h.is_finished() {
+                        goro::yield_now();
+                    }
+                    drop(h);
+                }
+                _ => {
+                    // Dropped on a plain thread while the goroutine may be between
+                    // taking its reference and publishing DONE.
+                    racer.send(h).unwrap();
+                }
+            }
+        }
+        assert_eq!(joined, N / 4);
+    });
+    dropper.join().unwrap();
+    let t = Instant::now();
+    while dropped.load(Ordering::SeqCst) < N {
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "{} of {N} results dropped",
+            dropped.load(Ordering::SeqCst)
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    std::thread::sleep(Duration::from_millis(20));
+    assert_eq!(dropped.load(Ordering::SeqCst), N);
+}
+
 #[test]
 fn sleep_sleeps_and_zero_returns_at_once() {
     // `sleep(0)` returns at once: no timer, no park, so the P never switches. (Not

@@ -25,19 +25,62 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use super::g::{self, Status, G};
+use super::park::Unparker;
 use super::Sched;
 use crate::lockorder::{self, Level};
 
-/// Receives the deadlock report of one `run` call.
-pub(crate) trait DeadlockSink: Send + Sync {
-    fn deadlock(&self, msg: String);
+/// Where the deadlock report of one `run` call goes: the message, and the waiting
+/// `run`'s park handle (the same generation its main goroutine's packet holds).
+#[derive(Default)]
+pub(crate) struct Report {
+    inner: Mutex<ReportState>,
+}
+
+#[derive(Default)]
+struct ReportState {
+    msg: Option<String>,
+    waiter: Option<Unparker>,
+}
+
+impl Report {
+    /// The detector: stores the message and wakes the waiting `run`, if it waits.
+    fn deliver(&self, msg: String) {
+        let waiter = {
+            let mut st = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            st.msg = Some(msg);
+            st.waiter.take()
+        };
+        if let Some(u) = waiter {
+            u.unpark();
+        }
+    }
+
+    /// The waiting `run`, before it parks: registers its handle, or returns the
+    /// message if the report came first.
+    pub(crate) fn watch(&self, u: Unparker) -> Option<String> {
+        let mut st = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match st.msg.take() {
+            Some(m) => Some(m),
+            None => {
+                st.waiter = Some(u);
+                None
+            }
+        }
+    }
+
+    /// The waiting `run`, after it woke: the message, if the report woke it.
+    pub(crate) fn take(&self) -> Option<String> {
+        let mut st = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        st.waiter = None;
+        st.msg.take()
+    }
 }
 
 /// An active `run`/`block_on`: its main goroutine and where to send the report.
 pub(crate) struct RunEntry {
     pub(crate) main: &'static G,
     pub(crate) main_id: u64,
-    pub(crate) sink: Arc<dyn DeadlockSink>,
+    pub(crate) report: Arc<Report>,
 }
 
 /// Every runtime ever created (for checks triggered by plain threads).
@@ -127,7 +170,7 @@ pub(crate) fn check(s: &'static Sched) {
         dead
     };
     for r in failed {
-        r.sink.deadlock(msg.clone());
+        r.report.deliver(msg.clone());
     }
 }
 

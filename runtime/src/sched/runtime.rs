@@ -19,7 +19,7 @@ use std::sync::{Arc, Once, OnceLock};
 
 use super::deadlock::{self, RunEntry};
 use super::m::current_m;
-use super::spawn::{self, Outcome};
+use super::spawn;
 use super::Sched;
 use crate::env::Config;
 
@@ -180,20 +180,20 @@ where
         Ok(x) => x,
         Err(e) => panic!("goro: cannot start the main goroutine: {e}"),
     };
-    let packet = h.packet().clone();
+    let report = Arc::new(deadlock::Report::default());
+    let id = h.id();
     crate::lockorder::lock(&sched.runs, crate::lockorder::Level::Runs).push(RunEntry {
         main: g,
-        main_id: h.id(),
-        sink: packet.clone() as Arc<dyn deadlock::DeadlockSink>,
+        main_id: id,
+        report: Arc::clone(&report),
     });
     spawn::make_runnable(g);
-    let out = packet.wait();
-    let id = h.id();
+    let out = h.wait_main(&report);
     crate::lockorder::lock(&sched.runs, crate::lockorder::Level::Runs).retain(|r| r.main_id != id);
     match out {
-        Outcome::Value(v) => v,
-        Outcome::Panic(p) => panic::resume_unwind(p),
-        Outcome::Deadlock(msg) => panic!("{msg}"),
+        Ok(Ok(v)) => v,
+        Ok(Err(p)) => panic::resume_unwind(p),
+        Err(msg) => panic!("{msg}"),
     }
 }
 

@@ -11,36 +11,48 @@
 //! in its G record (`G::join`), so that dropping the handle before the goroutine ends
 //! (detaching it, Go's only kind of goroutine) frees the packet at once: a detached
 //! goroutine, parked for however long, holds no heap memory but its G record.
-//! Rejected: capturing the `Arc` in the closure (the packet then lives as long as the
-//! goroutine, 80 bytes of heap per parked goroutine that nobody will ever join).
+//! The packet has no reference count: one state word (`RUNNING`, `WAITING`, `DONE`,
+//! `DETACHED`) says who frees it, so a spawn and its join cost two locked
+//! instructions (the goroutine's swap of `G::join` and of the state), not six.
+//! Rejected: capturing an `Arc` in the closure (the packet then lives as long as the
+//! goroutine, 80 bytes of heap per parked goroutine that nobody will ever join); an
+//! `Arc` shared by handle and `G::join` (a `lock inc` at spawn, a `lock dec` on each
+//! side, and a `claimed` flag: 100–140 ns of spawn_join's ~400 went to the packet).
 //! The new G goes to `runnext` of the spawning P (it runs next and inherits the time
 //! slice), or to the global queue when spawned from outside the runtime; then `wakep`.
+//! A `run`'s main goroutine is joined by `wait_main`, which also wakes for the
+//! deadlock report (deadlock.rs): the report is a second holder of the same park
+//! handle, not a second writer of the packet.
 //!
 //! # Invariants
-//! 1. A packet is completed at most once (`claimed`); its `result` is written before
-//!    `state` becomes `DONE` (Release) and read after (Acquire).
+//! 1. Only the goroutine writes `result`, before `state` becomes `DONE` (Release); the
+//!    handle reads it after seeing `DONE` (Acquire).
 //! 2. The joiner's `waiter` is written before `state` becomes `WAITING` and read only
-//!    by the completer that saw `WAITING`.
-//! 3. From spawn until one CAS of it from the packet's address to null, `G::join` owns
-//!    one strong reference to the goroutine's packet; the side whose CAS succeeds (the
-//!    goroutine at completion, or its dropped `JoinHandle`) owns that reference. The
-//!    word can hold that address only for this goroutine: the handle keeps the packet
-//!    alive, so no other packet gets its address while the handle may CAS.
+//!    by the goroutine that saw `WAITING`, which then stops touching the packet.
+//! 3. The packet (a `Box`) is freed exactly once. `G::join` holds its address from
+//!    spawn until the first of: the goroutine's swap of it to null (the goroutine then
+//!    completes the packet), or the handle's CAS of it to null (the goroutine never
+//!    sees the packet; the handle frees it). After the goroutine took it, the handle
+//!    frees the packet once it sees `DONE`; a handle dropped before that stores
+//!    `DETACHED`, and the goroutine's swap to `DONE` finds it and frees the packet.
+//!    The word can hold that address only for this goroutine: the packet is alive while
+//!    the handle may CAS, so no other packet gets its address meanwhile.
 
 use std::any::Any;
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::io;
 use std::mem;
+use std::mem::ManuallyDrop;
 use std::panic::{self, AssertUnwindSafe};
 use std::ptr;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, Ordering};
-use std::sync::Arc;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use goro_asm::Context;
 use goro_stack::{PooledStack, Stack};
 
-use super::deadlock::DeadlockSink;
+use super::deadlock::Report;
 use super::g::{Status, G};
 use super::m::current_m;
 use super::park::{self, Unparker, WaitReason};
@@ -49,85 +61,72 @@ use super::Sched;
 /// Goroutine ids: 1 is the first goroutine of the process (the first `run`'s main).
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 
-/// How a goroutine (or a `run`) ended.
-pub(crate) enum Outcome<T> {
-    Value(T),
-    Panic(Box<dyn Any + Send + 'static>),
-    Deadlock(String),
-}
+/// How a goroutine ended: its value, or its panic's payload.
+pub(crate) type Outcome<T> = Result<T, Box<dyn Any + Send + 'static>>;
 
+/// `Packet::state`: the goroutine has not finished and nobody waits.
 const RUNNING: u8 = 0;
+/// The handle's owner is parked in `wait`; `waiter` holds its park handle.
 const WAITING: u8 = 1;
+/// `result` is written; the goroutine no longer touches the packet.
 const DONE: u8 = 2;
+/// The handle was dropped while the goroutine held its reference: the goroutine frees
+/// the packet when it finishes.
+const DETACHED: u8 = 3;
 
-/// The shared slot between a goroutine and its `JoinHandle`.
+/// The slot between a goroutine and its `JoinHandle`: one heap allocation per spawn,
+/// freed once (invariant 3) without a reference count.
 pub(crate) struct Packet<T> {
     state: AtomicU8,
-    claimed: AtomicBool,
     waiter: UnsafeCell<Option<Unparker>>,
     result: UnsafeCell<Option<Outcome<T>>>,
 }
 
-// SAFETY: the cells are handed over by `state` (invariants 1 and 2); `T: Send`
-// values cross threads only by value.
-unsafe impl<T: Send> Sync for Packet<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Send for Packet<T> {}
-
 impl<T> Packet<T> {
-    fn new() -> Packet<T> {
-        Packet {
-            state: AtomicU8::new(RUNNING),
-            claimed: AtomicBool::new(false),
-            waiter: UnsafeCell::new(None),
-            result: UnsafeCell::new(None),
-        }
-    }
-
-    /// Stores the outcome (first caller wins) and wakes the joiner.
-    pub(crate) fn complete(&self, out: Outcome<T>) {
-        if self.claimed.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // SAFETY: invariant 1 — we won `claimed`; nobody reads `result` before DONE.
-        unsafe { *self.result.get() = Some(out) };
-        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
-            // SAFETY: invariant 2 — the joiner wrote `waiter` before WAITING and
-            // does not touch it again.
-            if let Some(u) = unsafe { (*self.waiter.get()).take() } {
-                u.unpark();
-            }
-        }
-    }
-
-    pub(crate) fn is_done(&self) -> bool {
+    fn is_done(&self) -> bool {
         self.state.load(Ordering::Acquire) == DONE
     }
 
-    /// Waits (parking the goroutine or thread) for the outcome. One caller only.
-    pub(crate) fn wait(&self) -> Outcome<T> {
-        if !self.is_done() {
-            // SAFETY: invariant 2 — before WAITING only the (single) joiner writes it.
-            unsafe { *self.waiter.get() = Some(park::unparker()) };
-            if self
-                .state
-                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                // One park: only the completer holds this generation's handle.
-                park::park(WaitReason::Join);
-                debug_assert!(self.is_done(), "join woke before the goroutine finished");
+    /// The goroutine's side: stores the outcome, then wakes the joiner or frees the
+    /// packet of a dropped handle.
+    ///
+    /// # Safety
+    /// `packet` is a live packet whose reference the caller took out of `G::join`
+    /// (invariant 3); the caller does not use it afterwards.
+    unsafe fn complete(packet: *mut Packet<T>, out: Outcome<T>) {
+        // SAFETY: the caller's contract: the packet is alive until our `swap` below
+        // publishes DONE (the handle frees it only after seeing DONE).
+        let p = unsafe { &*packet };
+        // SAFETY: invariant 1 — only the goroutine writes `result`, before DONE.
+        unsafe { *p.result.get() = Some(out) };
+        match p.state.swap(DONE, Ordering::AcqRel) {
+            RUNNING => {}
+            WAITING => {
+                // SAFETY: invariant 2 — the joiner wrote `waiter` before WAITING and
+                // stays parked until this handle (or a deadlock report, see
+                // `JoinHandle::wait_main`) wakes it.
+                if let Some(u) = unsafe { (*p.waiter.get()).take() } {
+                    u.unpark();
+                }
+            }
+            _ => {
+                // DETACHED: the handle is gone and left the packet to us.
+                // SAFETY: invariant 3 — made by `Box::into_raw` in `create`; nobody
+                // else frees it once the handle has seen RUNNING.
+                drop(unsafe { Box::from_raw(packet) });
             }
         }
-        // SAFETY: invariant 1 — DONE was observed with Acquire; the single joiner
-        // takes the result once.
-        unsafe { (*self.result.get()).take() }.expect("goro: join: outcome already taken")
     }
 }
 
-impl<T: Send> DeadlockSink for Packet<T> {
-    fn deadlock(&self, msg: String) {
-        self.complete(Outcome::Deadlock(msg));
+/// The goroutine `g` finished with `out`: completes its packet if its `JoinHandle`
+/// was not dropped first (then `out` is dropped here).
+fn finish<T>(g: &G, out: Outcome<T>) {
+    let raw = g.join.swap(ptr::null_mut(), Ordering::AcqRel);
+    if !raw.is_null() {
+        // SAFETY: invariant 3 — our swap took the reference `G::join` held, which is
+        // this goroutine's `Packet<T>` (set by `create`).
+        unsafe { Packet::complete(raw.cast::<Packet<T>>(), out) };
     }
 }
 
@@ -135,13 +134,19 @@ impl<T: Send> DeadlockSink for Packet<T> {
 ///
 /// Dropping it detaches the goroutine, as with std's threads.
 pub struct JoinHandle<T> {
-    /// `None` only inside `join` and `drop`.
-    packet: Option<Arc<Packet<T>>>,
+    /// Owned by this handle until the goroutine takes it over (invariant 3).
+    packet: NonNull<Packet<T>>,
     id: u64,
     /// The goroutine's record: its `join` word may still hold the goroutine's reference
     /// to `packet` (invariant 3).
     g: &'static G,
 }
+
+// SAFETY: the handle owns its share of the packet; `T: Send` values cross threads
+// only by value, and the packet's cells are handed over by its state word.
+unsafe impl<T: Send> Send for JoinHandle<T> {}
+// SAFETY: `&JoinHandle` reads only the packet's state word and the id.
+unsafe impl<T: Send> Sync for JoinHandle<T> {}
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -155,20 +160,25 @@ impl<T> fmt::Debug for JoinHandle<T> {
 impl<T> JoinHandle<T> {
     /// Waits for the goroutine to finish; parks the calling goroutine (or thread).
     /// `Err` if the goroutine panicked; the payload is in [`JoinError::into_panic`].
-    pub fn join(mut self) -> Result<T, JoinError> {
-        let packet = self.packet.take().expect("goro: join: handle without packet");
-        let out = packet.wait();
-        if let Outcome::Deadlock(_) = out {
-            // Completed by the deadlock report, not by the goroutine: its reference
-            // may still be in `G::join`.
-            detach(self.g, packet);
+    pub fn join(self) -> Result<T, JoinError> {
+        let h = ManuallyDrop::new(self);
+        let p = h.packet();
+        if !p.is_done() {
+            // SAFETY: invariant 2 — before WAITING only the (single) joiner writes it.
+            unsafe { *p.waiter.get() = Some(park::unparker()) };
+            if p.state
+                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                // One park: only the goroutine holds this generation's handle.
+                park::park(WaitReason::Join);
+                debug_assert!(p.is_done(), "join woke before the goroutine finished");
+            }
         }
-        // Otherwise the goroutine completed the packet, after taking its reference
-        // out of `G::join` (invariant 3): nothing left to reclaim.
-        match out {
-            Outcome::Value(v) => Ok(v),
-            Outcome::Panic(p) => Err(JoinError { id: self.id, payload: p }),
-            Outcome::Deadlock(msg) => Err(JoinError { id: self.id, payload: Box::new(msg) }),
+        // SAFETY: DONE was observed with Acquire: the goroutine is done with the packet.
+        match unsafe { h.take_and_free() } {
+            Ok(v) => Ok(v),
+            Err(p) => Err(JoinError { id: h.id, payload: p }),
         }
     }
 
@@ -182,52 +192,94 @@ impl<T> JoinHandle<T> {
         self.id
     }
 
-    pub(crate) fn packet(&self) -> &Arc<Packet<T>> {
-        self.packet.as_ref().expect("goro: JoinHandle used after join")
+    fn packet(&self) -> &Packet<T> {
+        // SAFETY: invariant 3 — the packet lives at least as long as the handle.
+        unsafe { self.packet.as_ref() }
+    }
+
+    /// Takes the outcome and frees the packet.
+    ///
+    /// # Safety
+    /// The state is DONE (seen with Acquire); the handle is not used afterwards.
+    unsafe fn take_and_free(&self) -> Outcome<T> {
+        // SAFETY: invariant 3 — after DONE the handle alone owns the packet, made by
+        // `Box::into_raw` in `create`.
+        let p = unsafe { Box::from_raw(self.packet.as_ptr()) };
+        p.result.into_inner().expect("goro: join: no outcome after DONE")
+    }
+
+    /// Waits for a `run`'s main goroutine, or for the deadlock report that says it
+    /// never finishes: `Err` holds the report. Consumes the handle.
+    pub(crate) fn wait_main(self, report: &Report) -> Result<Outcome<T>, String> {
+        let h = ManuallyDrop::new(self);
+        let p = h.packet();
+        if !p.is_done() {
+            let u = park::unparker();
+            // SAFETY: invariant 2 — before WAITING only the (single) joiner writes it.
+            unsafe { *p.waiter.get() = Some(u.clone()) };
+            if let Some(msg) = report.watch(u) {
+                // Not WAITING: the goroutine never reads `waiter`.
+                h.release(false);
+                return Err(msg);
+            }
+            if p.state
+                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                // Two holders of this generation's handle: the goroutine and the
+                // report; whichever comes first wakes us, the other's unpark fails.
+                park::park(WaitReason::Join);
+                if !p.is_done() {
+                    let msg = report.take().expect("goro: run woke without a result or a report");
+                    h.release(true);
+                    return Err(msg);
+                }
+            }
+            // The report may have come too, unseen: drop its handle and message.
+            let _ = report.take();
+        }
+        // SAFETY: DONE was observed with Acquire.
+        Ok(unsafe { h.take_and_free() })
+    }
+
+    /// Gives the packet up: frees it, or leaves it to the goroutine (invariant 3).
+    /// `waiting`: this handle's owner set WAITING and was woken by a deadlock report.
+    fn release(&self, waiting: bool) {
+        let raw = self.packet.as_ptr().cast::<()>();
+        if self
+            .g
+            .join
+            .compare_exchange(raw, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+        {
+            // SAFETY: invariant 3 — our CAS took the goroutine's reference: the
+            // goroutine never touches the packet; we made it with `Box::into_raw`.
+            drop(unsafe { Box::from_raw(self.packet.as_ptr()) });
+            return;
+        }
+        // The goroutine took its reference: it completes the packet, or has.
+        match self.packet().state.swap(DETACHED, Ordering::AcqRel) {
+            DONE if waiting => {
+                // The goroutine saw WAITING and may still be reading `waiter`: the
+                // packet cannot be freed safely. Only a main goroutine reported
+                // deadlocked and then finished gets here (woken by a thread the
+                // detector cannot see); its packet is leaked.
+            }
+            DONE => {
+                // SAFETY: DONE (Acquire) without WAITING: the goroutine is done with
+                // the packet; invariant 3 as above.
+                drop(unsafe { Box::from_raw(self.packet.as_ptr()) });
+            }
+            // RUNNING or WAITING: the goroutine will see DETACHED and free it.
+            _ => {}
+        }
     }
 }
 
 impl<T> Drop for JoinHandle<T> {
     /// Detaches the goroutine; frees the packet now if the goroutine has not taken it.
     fn drop(&mut self) {
-        if let Some(packet) = self.packet.take() {
-            detach(self.g, packet);
-        }
-    }
-}
-
-/// Takes the goroutine's reference to `packet` back out of `g.join` if it is still
-/// there (invariant 3), then drops it and `packet`.
-fn detach<T>(g: &'static G, packet: Arc<Packet<T>>) {
-    let mine = Arc::as_ptr(&packet).cast_mut().cast::<()>();
-    if g.join.compare_exchange(mine, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed).is_ok() {
-        // SAFETY: invariant 3 — our CAS took the strong reference that `g.join` owned
-        // (made by `Arc::into_raw` of an `Arc<Packet<T>>` in `create`).
-        drop(unsafe { Arc::from_raw(mine.cast_const().cast::<Packet<T>>()) });
-    }
-}
-
-/// The goroutine's side of its packet: the address it finds in its own `G::join`.
-struct PacketRef<T>(*const Packet<T>);
-
-// SAFETY: only an address is sent (the goroutine compares it with `G::join` and turns
-// it back into an `Arc` only after its CAS won the reference, invariant 3); the
-// packet itself is Send + Sync for `T: Send`.
-unsafe impl<T: Send> Send for PacketRef<T> {}
-
-impl<T> PacketRef<T> {
-    /// Completes the packet if the goroutine still owns its reference (the handle was
-    /// not dropped first); otherwise drops `out`. Runs on the goroutine `g`.
-    fn complete(self, g: &G, out: Outcome<T>) {
-        let raw = self.0.cast_mut().cast::<()>();
-        if g.join
-            .compare_exchange(raw, ptr::null_mut(), Ordering::AcqRel, Ordering::Relaxed)
-            .is_ok()
-        {
-            // SAFETY: invariant 3 — our CAS took the reference `g.join` owned.
-            let packet = unsafe { Arc::from_raw(self.0) };
-            packet.complete(out);
-        }
+        self.release(false);
     }
 }
 
@@ -376,29 +428,30 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let packet = Arc::new(Packet::<T>::new());
-    // The goroutine's reference, owned by `G::join` from here (invariant 3).
-    let raw = Arc::into_raw(packet.clone());
-    let mine = PacketRef(raw);
+    let packet = Box::into_raw(Box::new(Packet::<T> {
+        state: AtomicU8::new(RUNNING),
+        waiter: UnsafeCell::new(None),
+        result: UnsafeCell::new(None),
+    }));
     let body = move || {
-        let out = match panic::catch_unwind(AssertUnwindSafe(f)) {
-            Ok(v) => Outcome::Value(v),
-            Err(p) => Outcome::Panic(p),
-        };
+        let out = panic::catch_unwind(AssertUnwindSafe(f));
         let m = current_m().expect("goroutine finished outside an M");
-        mine.complete(m.curg(), out);
+        finish::<T>(m.curg(), out);
     };
     let g = match new_g(sched, stack_size, body) {
         Ok(g) => g,
         Err(e) => {
-            // SAFETY: `raw` came from `Arc::into_raw` above and was never published.
-            drop(unsafe { Arc::from_raw(raw) });
+            // SAFETY: made by `Box::into_raw` above and never published.
+            drop(unsafe { Box::from_raw(packet) });
             return Err(e);
         }
     };
-    // Before the G is published (`make_runnable`, Release): g.rs invariant 4.
-    g.join.store(raw.cast_mut().cast(), Ordering::Relaxed);
-    Ok((g, JoinHandle { packet: Some(packet), id: g.id(), g }))
+    // The goroutine's reference, owned by `G::join` from here (invariant 3); stored
+    // before the G is published (`make_runnable`, Release): g.rs invariant 4.
+    g.join.store(packet.cast(), Ordering::Relaxed);
+    // SAFETY: `Box::into_raw` never returns null.
+    let packet = unsafe { NonNull::new_unchecked(packet) };
+    Ok((g, JoinHandle { packet, id: g.id(), g }))
 }
 
 /// Where the closure and the first frame go at the top of a new goroutine's stack.
