@@ -124,7 +124,7 @@ fn condition(s: &'static Sched) -> Condition {
         return Condition::No;
     }
     let l = s.lock();
-    if l.pidle.len() != s.procs || l.inject_n > 0 || s.ps.iter().any(|p| p.has_work()) {
+    if l.pidle.len() != s.procs || !l.inject.is_empty() || s.ps.iter().any(|p| p.has_work()) {
         return Condition::No;
     }
     drop(l);

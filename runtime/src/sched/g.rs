@@ -84,8 +84,6 @@ pub(crate) struct G {
     /// The scheduler this G belongs to. Atomic: written at spawn (before the G is
     /// published), read by whoever readies it.
     pub(crate) sched: AtomicPtr<Sched>,
-    /// Link for the global run queue. Protected by `Sched::lock` while the G is on it.
-    pub(crate) link: AtomicPtr<G>,
     /// The stack whose header holds this record: initialized exactly while the G is
     /// not Dead (invariants 2 and 5).
     pub(crate) stack: UnsafeCell<MaybeUninit<PooledStack>>,

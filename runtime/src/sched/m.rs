@@ -663,7 +663,7 @@ fn find_runnable(m: &'static M) -> Option<*mut G> {
         let all_idle;
         {
             let mut l = sched.lock();
-            if l.inject_n > 0 {
+            if !l.inject.is_empty() {
                 let g = sched.inject_get_locked(&mut l, p, 0);
                 drop(l);
                 return g;

@@ -99,6 +99,7 @@ mod tests {
     mod loom_runq;
 }
 
+use std::collections::VecDeque;
 use std::ptr;
 use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Mutex;
@@ -124,7 +125,7 @@ pub(crate) struct Sched {
     pub(crate) coprimes: Box<[usize]>,
     /// Idle Ps, idle Ms and the global run queue.
     lock: Mutex<Locked>,
-    /// Mirror of `Locked::inject_n`. Atomic: written under `lock`, read lock-free
+    /// Mirror of `Locked::inject.len()`. Atomic: written under `lock`, read lock-free
     /// by every schedule (own cache line).
     pub(crate) inject_len: CachePadded<AtomicUsize>,
     /// Mirror of `Locked::pidle.len()` (invariant 4). Read by every `ready`.
@@ -178,10 +179,8 @@ pub(crate) struct Locked {
     pub(crate) pidle: Vec<usize>,
     /// Idle Ms.
     pub(crate) midle: Vec<std::sync::Arc<MShared>>,
-    /// Global run queue: head, tail (linked through `G::link`) and length.
-    pub(crate) inject_head: *mut G,
-    pub(crate) inject_tail: *mut G,
-    pub(crate) inject_n: usize,
+    /// Global run queue, FIFO (inject.rs).
+    pub(crate) inject: VecDeque<*mut G>,
 }
 
 // SAFETY: the raw pointers are G records in stack headers (`'static`, Sync), only
@@ -204,9 +203,7 @@ impl Sched {
             lock: Mutex::new(Locked {
                 pidle: (0..procs).rev().collect(),
                 midle: Vec::new(),
-                inject_head: ptr::null_mut(),
-                inject_tail: ptr::null_mut(),
-                inject_n: 0,
+                inject: VecDeque::new(),
             }),
             inject_len: CachePadded(AtomicUsize::new(0)),
             npidle: CachePadded(AtomicUsize::new(procs)),
@@ -329,7 +326,7 @@ impl Sched {
             return;
         }
         let mut l = self.lock();
-        if l.inject_n > 0 {
+        if !l.inject.is_empty() {
             drop(l);
             self.startm(Some(p), false);
             return;

@@ -76,6 +76,16 @@ impl<T> RunQueue<T> {
         t.wrapping_sub(h).min(CAP as u32) as usize
     }
 
+    /// Owner: the item the next `pop` would take, or null (a hint: thieves may take it
+    /// first).
+    pub(crate) fn peek(&self) -> *mut T {
+        let h = self.head.load(Ordering::Relaxed);
+        if self.tail.load(Ordering::Relaxed) == h {
+            return ptr::null_mut();
+        }
+        self.slot(h).load(Ordering::Relaxed)
+    }
+
     /// Whether the queue looks empty.
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
