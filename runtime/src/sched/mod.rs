@@ -86,6 +86,7 @@ pub(crate) mod inject;
 pub(crate) mod m;
 pub(crate) mod own;
 pub(crate) mod p;
+pub(crate) mod packet_alloc;
 pub mod park;
 pub mod preempt;
 pub(crate) mod runq;

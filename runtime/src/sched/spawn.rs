@@ -6,7 +6,8 @@
 //! (no heap allocation for it) and the initial context is written below it; the
 //! entry function reads the closure from there. The closure is wrapped so that the
 //! body runs inside `catch_unwind` (a switch must never unwind) and its outcome goes
-//! to a `Packet` shared with the [`JoinHandle`], the only heap allocation of a spawn.
+//! to a `Packet` shared with the [`JoinHandle`], the only allocation of a spawn (a
+//! slot of a per-thread block, packet_alloc.rs).
 //! The goroutine's reference to the packet is not captured by its closure but parked
 //! in its G record (`G::join`), so that dropping the handle before the goroutine ends
 //! (detaching it, Go's only kind of goroutine) frees the packet at once: a detached
@@ -29,7 +30,7 @@
 //!    handle reads it after seeing `DONE` (Acquire).
 //! 2. The joiner's `waiter` is written before `state` becomes `WAITING` and read only
 //!    by the goroutine that saw `WAITING`, which then stops touching the packet.
-//! 3. The packet (a `Box`) is freed exactly once. `G::join` holds its address from
+//! 3. The packet (from `packet_alloc`) is freed exactly once. `G::join` holds its address from
 //!    spawn until the first of: the goroutine's swap of it to null (the goroutine then
 //!    completes the packet), or the handle's CAS of it to null (the goroutine never
 //!    sees the packet; the handle frees it). After the goroutine took it, the handle
@@ -55,6 +56,7 @@ use goro_stack::{PooledStack, Stack};
 use super::deadlock::Report;
 use super::g::{Status, G};
 use super::m::current_m;
+use super::packet_alloc;
 use super::park::{self, Unparker, WaitReason};
 use super::Sched;
 
@@ -74,8 +76,8 @@ const DONE: u8 = 2;
 /// the packet when it finishes.
 const DETACHED: u8 = 3;
 
-/// The slot between a goroutine and its `JoinHandle`: one heap allocation per spawn,
-/// freed once (invariant 3) without a reference count.
+/// The slot between a goroutine and its `JoinHandle`: one allocation per spawn
+/// (`packet_alloc`), freed once (invariant 3) without a reference count.
 pub(crate) struct Packet<T> {
     state: AtomicU8,
     waiter: UnsafeCell<Option<Unparker>>,
@@ -111,9 +113,9 @@ impl<T> Packet<T> {
             }
             _ => {
                 // DETACHED: the handle is gone and left the packet to us.
-                // SAFETY: invariant 3 — made by `Box::into_raw` in `create`; nobody
-                // else frees it once the handle has seen RUNNING.
-                drop(unsafe { Box::from_raw(packet) });
+                // SAFETY: invariant 3 — made by `packet_alloc::alloc` in `create`;
+                // nobody else frees it once the handle has seen RUNNING.
+                unsafe { packet_alloc::free(NonNull::new_unchecked(packet)) };
             }
         }
     }
@@ -203,9 +205,11 @@ impl<T> JoinHandle<T> {
     /// The state is DONE (seen with Acquire); the handle is not used afterwards.
     unsafe fn take_and_free(&self) -> Outcome<T> {
         // SAFETY: invariant 3 — after DONE the handle alone owns the packet, made by
-        // `Box::into_raw` in `create`.
-        let p = unsafe { Box::from_raw(self.packet.as_ptr()) };
-        p.result.into_inner().expect("goro: join: no outcome after DONE")
+        // `packet_alloc::alloc` in `create`; the goroutine wrote `result` before DONE.
+        let out = unsafe { (*self.packet().result.get()).take() };
+        // SAFETY: as above; not used afterwards (the caller's contract).
+        unsafe { packet_alloc::free(self.packet) };
+        out.expect("goro: join: no outcome after DONE")
     }
 
     /// Waits for a `run`'s main goroutine, or for the deadlock report that says it
@@ -253,8 +257,8 @@ impl<T> JoinHandle<T> {
             .is_ok()
         {
             // SAFETY: invariant 3 — our CAS took the goroutine's reference: the
-            // goroutine never touches the packet; we made it with `Box::into_raw`.
-            drop(unsafe { Box::from_raw(self.packet.as_ptr()) });
+            // goroutine never touches the packet; `create` made it.
+            unsafe { packet_alloc::free(self.packet) };
             return;
         }
         // The goroutine took its reference: it completes the packet, or has.
@@ -268,7 +272,7 @@ impl<T> JoinHandle<T> {
             DONE => {
                 // SAFETY: DONE (Acquire) without WAITING: the goroutine is done with
                 // the packet; invariant 3 as above.
-                drop(unsafe { Box::from_raw(self.packet.as_ptr()) });
+                unsafe { packet_alloc::free(self.packet) };
             }
             // RUNNING or WAITING: the goroutine will see DETACHED and free it.
             _ => {}
@@ -428,11 +432,11 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let packet = Box::into_raw(Box::new(Packet::<T> {
+    let packet = packet_alloc::alloc(Packet::<T> {
         state: AtomicU8::new(RUNNING),
         waiter: UnsafeCell::new(None),
         result: UnsafeCell::new(None),
-    }));
+    });
     let body = move || {
         let out = panic::catch_unwind(AssertUnwindSafe(f));
         let m = current_m().expect("goroutine finished outside an M");
@@ -441,16 +445,14 @@ where
     let g = match new_g(sched, stack_size, body) {
         Ok(g) => g,
         Err(e) => {
-            // SAFETY: made by `Box::into_raw` above and never published.
-            drop(unsafe { Box::from_raw(packet) });
+            // SAFETY: made by `packet_alloc::alloc` above and never published.
+            unsafe { packet_alloc::free(packet) };
             return Err(e);
         }
     };
     // The goroutine's reference, owned by `G::join` from here (invariant 3); stored
     // before the G is published (`make_runnable`, Release): g.rs invariant 4.
-    g.join.store(packet.cast(), Ordering::Relaxed);
-    // SAFETY: `Box::into_raw` never returns null.
-    let packet = unsafe { NonNull::new_unchecked(packet) };
+    g.join.store(packet.as_ptr().cast(), Ordering::Relaxed);
     Ok((g, JoinHandle { packet, id: g.id(), g }))
 }
 
