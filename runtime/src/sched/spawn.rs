@@ -530,6 +530,9 @@ unsafe extern "C" fn g_entry<F: FnOnce()>(_transfer: usize, data: *mut u8) -> ! 
     // SAFETY: the caller's contract.
     let f = unsafe { ptr::read(data.cast::<F>()) };
     let m = current_m().expect("goroutine started outside an M");
+    // SAFETY: our own record and stack (g.rs invariant 2: the M running us owns them);
+    // a running G has a stack (invariant 5).
+    unsafe { (*m.curg().stack.get()).assume_init_ref() }.prefetch_canary();
     super::m::after_switch(m);
     // Into the goroutine's own code (preempt.rs invariant 1): we came here from a
     // switch made inside the runtime, so the flag is clear until now.
