@@ -176,17 +176,20 @@ unsafe fn release(b: *mut Block, n: usize) {
     }
 }
 
-/// Moves `value` into a slot (or a `Box` when it does not fit one).
-pub(crate) fn alloc<T>(value: T) -> NonNull<T> {
+/// Puts `make()` into a slot (or a `Box` when it does not fit one). `make` runs once
+/// the slot is known, so that the value is built in place, not copied there.
+#[inline]
+pub(crate) fn alloc<T>(make: impl FnOnce() -> T) -> NonNull<T> {
     let Some(class) = class_of::<T>() else {
-        return NonNull::from(Box::leak(Box::new(value)));
+        return NonNull::from(Box::leak(Box::new(make())));
     };
     let slot = take_slot(class);
     // SAFETY: `class_of` checked that `offset::<T>() + size_of::<T>()` fits the slot
     // and that `T`'s alignment divides 64 (the slot's) and `offset::<T>()`.
     let p = unsafe { slot.add(offset::<T>()) }.cast::<T>();
-    // SAFETY: as above; the slot is ours.
-    unsafe { p.write(value) };
+    // SAFETY: as above; the slot is ours. (Should `make` panic, the slot stays
+    // unused: a leak of one slot, never unsoundness.)
+    unsafe { p.write(make()) };
     // SAFETY: inside a non-null allocation.
     unsafe { NonNull::new_unchecked(p) }
 }
@@ -235,7 +238,7 @@ mod tests {
     fn values_round_trip_and_are_dropped_once() {
         let tick = Arc::new(());
         let mut ps: Vec<NonNull<(Arc<()>, u64)>> =
-            (0..3 * BLOCK_SLOTS as u64 + 5).map(|i| alloc((tick.clone(), i))).collect();
+            (0..3 * BLOCK_SLOTS as u64 + 5).map(|i| alloc(|| (tick.clone(), i))).collect();
         for (i, p) in ps.iter().enumerate() {
             // SAFETY: alive until freed below.
             let v = unsafe { p.as_ref() };
@@ -254,14 +257,14 @@ mod tests {
 
     #[test]
     fn large_and_aligned_values_work_through_the_box_path() {
-        let p = alloc([7u64; 40]);
+        let p = alloc(|| [7u64; 40]);
         // SAFETY: alive until freed.
         assert_eq!(unsafe { p.as_ref() }[39], 7);
         // SAFETY: from `alloc`, freed once.
         unsafe { free(p) };
         #[repr(align(32))]
         struct Mid(u8);
-        let p = alloc(Mid(9));
+        let p = alloc(|| Mid(9));
         assert_eq!(p.as_ptr() as usize % 32, 0);
         // SAFETY: alive until freed.
         assert_eq!(unsafe { p.as_ref() }.0, 9);
@@ -279,7 +282,7 @@ mod tests {
         let tick = Arc::new(());
         let made: Vec<_> = std::thread::spawn({
             let tick = tick.clone();
-            move || (0..BLOCK_SLOTS + 3).map(|_| Ptr(alloc(tick.clone()))).collect::<Vec<_>>()
+            move || (0..BLOCK_SLOTS + 3).map(|_| Ptr(alloc(|| tick.clone()))).collect::<Vec<_>>()
         })
         .join()
         .unwrap();

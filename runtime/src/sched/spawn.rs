@@ -432,7 +432,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let packet = packet_alloc::alloc(Packet::<T> {
+    let packet = packet_alloc::alloc(|| Packet::<T> {
         state: AtomicU8::new(RUNNING),
         waiter: UnsafeCell::new(None),
         result: UnsafeCell::new(None),
