@@ -97,6 +97,7 @@ pub(crate) mod sysmon;
 #[cfg(all(test, loom))]
 mod tests {
     mod loom_own;
+    mod loom_packet;
     mod loom_runq;
 }
 

@@ -67,14 +67,14 @@ static NEXT_ID: AtomicU64 = AtomicU64::new(1);
 pub(crate) type Outcome<T> = Result<T, Box<dyn Any + Send + 'static>>;
 
 /// `Packet::state`: the goroutine has not finished and nobody waits.
-const RUNNING: u8 = 0;
+pub(crate) const RUNNING: u8 = 0;
 /// The handle's owner is parked in `wait`; `waiter` holds its park handle.
-const WAITING: u8 = 1;
+pub(crate) const WAITING: u8 = 1;
 /// `result` is written; the goroutine no longer touches the packet.
-const DONE: u8 = 2;
+pub(crate) const DONE: u8 = 2;
 /// The handle was dropped while the goroutine held its reference: the goroutine frees
 /// the packet when it finishes.
-const DETACHED: u8 = 3;
+pub(crate) const DETACHED: u8 = 3;
 
 /// The slot between a goroutine and its `JoinHandle`: one allocation per spawn
 /// (`packet_alloc`), freed once (invariant 3) without a reference count.
