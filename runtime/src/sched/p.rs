@@ -166,6 +166,7 @@ impl P {
     }
 
     /// Owner: the next goroutine to run, and whether it inherits the time slice.
+    #[inline]
     pub(crate) fn get(&self) -> Option<(*mut G, bool)> {
         // SAFETY: owner only (the caller holds the P); no other borrow is alive.
         let local = unsafe { self.local() };
@@ -180,8 +181,11 @@ impl P {
             }
         }
         local.inherited = 0;
-        // Invariant 1: nobody steals from a runtime's only P.
-        let g = if self.solo { self.runq.pop_unshared()? } else { self.runq.pop()? };
+        if self.solo {
+            // Invariant 1: nobody steals from a runtime's only P.
+            return Some((self.runq.pop_unshared()?, false));
+        }
+        let g = self.runq.pop()?;
         prefetch_g(self.runq.peek());
         Some((g, false))
     }
