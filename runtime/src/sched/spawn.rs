@@ -89,6 +89,21 @@ impl<T> Packet<T> {
         self.state.load(Ordering::Acquire) == DONE
     }
 
+    /// The joiner: publishes `u` as the waiter and parks until a holder of `u`'s
+    /// generation wakes it, unless the goroutine finished first. Whether it parked.
+    fn wait_with(&self, u: Unparker) -> bool {
+        // SAFETY: invariant 2 — before WAITING only the (single) joiner writes it.
+        unsafe { *self.waiter.get() = Some(u) };
+        let parked = self
+            .state
+            .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok();
+        if parked {
+            park::park(WaitReason::Join);
+        }
+        parked
+    }
+
     /// The goroutine's side: stores the outcome, then wakes the joiner or frees the
     /// packet of a dropped handle.
     ///
@@ -166,16 +181,9 @@ impl<T> JoinHandle<T> {
         let h = ManuallyDrop::new(self);
         let p = h.packet();
         if !p.is_done() {
-            // SAFETY: invariant 2 — before WAITING only the (single) joiner writes it.
-            unsafe { *p.waiter.get() = Some(park::unparker()) };
-            if p.state
-                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                // One park: only the goroutine holds this generation's handle.
-                park::park(WaitReason::Join);
-                debug_assert!(p.is_done(), "join woke before the goroutine finished");
-            }
+            // One park: only the goroutine holds this generation's handle.
+            p.wait_with(park::unparker());
+            debug_assert!(p.is_done(), "join woke before the goroutine finished");
         }
         // SAFETY: DONE was observed with Acquire: the goroutine is done with the packet.
         match unsafe { h.take_and_free() } {
@@ -219,25 +227,17 @@ impl<T> JoinHandle<T> {
         let p = h.packet();
         if !p.is_done() {
             let u = park::unparker();
-            // SAFETY: invariant 2 — before WAITING only the (single) joiner writes it.
-            unsafe { *p.waiter.get() = Some(u.clone()) };
-            if let Some(msg) = report.watch(u) {
+            if let Some(msg) = report.watch(u.clone()) {
                 // Not WAITING: the goroutine never reads `waiter`.
                 h.release(false);
                 return Err(msg);
             }
-            if p.state
-                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
-                .is_ok()
-            {
-                // Two holders of this generation's handle: the goroutine and the
-                // report; whichever comes first wakes us, the other's unpark fails.
-                park::park(WaitReason::Join);
-                if !p.is_done() {
-                    let msg = report.take().expect("goro: run woke without a result or a report");
-                    h.release(true);
-                    return Err(msg);
-                }
+            // Two holders of this generation's handle: the goroutine and the report;
+            // whichever comes first wakes us, the other's unpark fails.
+            if p.wait_with(u) && !p.is_done() {
+                let msg = report.take().expect("goro: run woke without a result or a report");
+                h.release(true);
+                return Err(msg);
             }
             // The report may have come too, unseen: drop its handle and message.
             let _ = report.take();
