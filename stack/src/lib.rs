@@ -39,7 +39,9 @@ use std::io;
 
 pub use arena::{guard_mode, GuardMode};
 pub use overflow::ensure_thread_ready;
-pub use pool::{for_each_header, resident_bytes, scavenge, stats, PooledStack, StackStats};
+pub use pool::{
+    for_each_header, prefetch_header, resident_bytes, scavenge, stats, PooledStack, StackStats,
+};
 pub use valgrind::running_on_valgrind;
 
 /// Default maximum stack size of a goroutine: 256 KiB (only touched pages cost memory).

@@ -275,13 +275,7 @@ impl Slot {
     /// A hint only: no fault, no effect on memory.
     #[inline]
     fn prefetch_top(self) {
-        #[cfg(target_arch = "x86_64")]
-        for off in [64, 128, 192, 256] {
-            let p = (self.top() - off) as *const i8;
-            // SAFETY: prefetching has no memory effect and cannot fault; the address
-            // lies in the slot's top page anyway.
-            unsafe { core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_ET0 }>(p) };
-        }
+        prefetch_top_lines::<true>(self.top());
     }
 
     /// The header's first word (invariant 6).
@@ -396,20 +390,12 @@ impl PooledStack {
     #[inline]
     pub fn prefetch_canary(&self) {
         let slot = self.slot.get();
-        #[cfg(target_arch = "x86_64")]
         if slot.state() <= STATE_DEEP {
-            let base = slot.canary_at(slot.state());
+            let base = slot.canary_at(slot.state()) as usize;
             for w in 0..CANARY_WORDS {
-                // SAFETY: prefetching has no memory effect and cannot fault.
-                unsafe {
-                    core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                        base.wrapping_byte_add(w * CANARY_STRIDE) as *const i8,
-                    )
-                };
+                prefetch_line::<false>(base + w * CANARY_STRIDE);
             }
         }
-        #[cfg(not(target_arch = "x86_64"))]
-        let _ = slot;
     }
 
     /// Sets the goroutine id that the overflow report prints for this stack
@@ -882,6 +868,48 @@ pub fn stats() -> StackStats {
         trims: TRIMS.load(Ordering::Relaxed),
         guard_mode: arena::guard_mode(),
     }
+}
+
+/// Asks the CPU to fetch, for reading, the lines a switch into the goroutine whose
+/// record is in the header at `header` (see [`PooledStack::header`]) reads first: the
+/// header and the two lines below the slot's top (a new goroutine's closure and first
+/// frame; a small goroutine's saved frame). A hint: a stale or dangling address is
+/// harmless (no fault, no effect on memory).
+#[inline]
+pub fn prefetch_header(header: *const u8) {
+    prefetch_top_lines::<false>((header as usize).wrapping_add(HEADER_SIZE));
+}
+
+/// Prefetches the header and the two lines below the slot top `top`, for writing if
+/// `WRITE`.
+#[inline(always)]
+fn prefetch_top_lines<const WRITE: bool>(top: usize) {
+    for off in [64, 128, 192, 256] {
+        prefetch_line::<WRITE>(top.wrapping_sub(off));
+    }
+}
+
+/// Asks the CPU to fetch the cache line holding `addr`, for writing if `WRITE`. A hint
+/// only: any address is allowed, nothing faults, memory is unchanged. A no-op off
+/// x86_64.
+#[inline(always)]
+fn prefetch_line<const WRITE: bool>(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_ET0, _MM_HINT_T0};
+        let p = addr as *const i8;
+        // SAFETY: a prefetch never faults and has no effect on memory, whatever the
+        // address (the intrinsic is unsafe only as a raw-pointer operation).
+        unsafe {
+            if WRITE {
+                _mm_prefetch::<_MM_HINT_ET0>(p)
+            } else {
+                _mm_prefetch::<_MM_HINT_T0>(p)
+            }
+        };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
 
 /// Calls `f` with the header (see [`PooledStack::header`]) of every slot ever handed

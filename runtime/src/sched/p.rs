@@ -222,26 +222,14 @@ impl P {
     }
 }
 
-/// Asks the CPU to fetch the lines a switch into `g` reads first: its record (in its
-/// stack slot's header) and the two lines below it, where a new goroutine's closure
-/// and first frame are, and where a small goroutine's saved frame usually is. A queue
-/// of goroutines spawned elsewhere (another core, or long ago in a burst) otherwise
-/// costs a cache miss per line at each switch, one goroutine after the other.
-/// A hint only: `g` may be stale or null (no fault, no effect on memory).
+/// Asks the CPU to fetch the lines a switch into `g` reads first
+/// (`goro_stack::prefetch_header`: the G record is its slot's header). A queue of
+/// goroutines spawned elsewhere (another core, or long ago in a burst) otherwise costs
+/// a cache miss per line at each switch, one goroutine after the other. A hint only:
+/// `g` may be stale or null.
 #[inline]
 pub(crate) fn prefetch_g(g: *const G) {
-    #[cfg(target_arch = "x86_64")]
     if !g.is_null() {
-        let top = g as usize + goro_stack::HEADER_SIZE;
-        for off in [64, 128, 192, 256] {
-            // SAFETY: prefetching has no memory effect and cannot fault.
-            unsafe {
-                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
-                    (top - off) as *const i8,
-                )
-            };
-        }
+        goro_stack::prefetch_header(g.cast());
     }
-    #[cfg(not(target_arch = "x86_64"))]
-    let _ = g;
 }
