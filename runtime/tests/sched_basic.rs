@@ -159,8 +159,8 @@ fn every_result_is_dropped_once_however_the_handle_goes() {
     // Handles joined, dropped at once, dropped after the goroutine finished, and
     // dropped while it may be finishing on the other P (the packet's four owners:
     // the joiner, the handle's CAS, the handle after DONE, the goroutine after
-    // DETACHED). A double free or a leaked result fails the count (and the
-    // sanitizers in CI).
+    // DETACHED). A leaked or doubly dropped result fails the count; the loom model
+    // `loom_packet` checks the same protocol for use after free.
     let rt = Runtime::builder().procs(2).build().unwrap();
     let dropped = Arc::new(AtomicUsize::new(0));
     let d = dropped.clone();

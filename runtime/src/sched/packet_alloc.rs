@@ -188,7 +188,8 @@ pub(crate) fn alloc<T>(make: impl FnOnce() -> T) -> NonNull<T> {
     // and that `T`'s alignment divides 64 (the slot's) and `offset::<T>()`.
     let p = unsafe { slot.add(offset::<T>()) }.cast::<T>();
     // SAFETY: as above; the slot is ours. (Should `make` panic, the slot stays
-    // unused: a leak of one slot, never unsoundness.)
+    // counted in its block's `live`, so the block is never freed: a leak, never
+    // unsoundness. `create`'s packet cannot panic.)
     unsafe { p.write(make()) };
     // SAFETY: inside a non-null allocation.
     unsafe { NonNull::new_unchecked(p) }
